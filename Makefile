@@ -1,0 +1,49 @@
+# The two commands a new user needs: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := python3 -m uv
+endif
+PY := .venv/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HOST PORT
+# `make run` is a local evaluation: plain HTTP, debug pages on. Production sets DEBUG=false.
+RUN_DEBUG ?= true
+
+.PHONY: help run test lint format venv uv
+
+help:
+	@echo "make run    start web, worker and beat on http://$(HOST):$(PORT)/ (embedded SQLite by default)"
+	@echo "make test   run the tests on a throwaway PostgreSQL and Redis"
+	@echo "make lint   ruff, ruff format --check, makemigrations --check, mypy"
+
+uv:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+		{ echo "installing uv with pip"; python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv; }
+
+venv: uv
+	@$(UV) sync --frozen --quiet
+
+run: venv
+	@mkdir -p var
+	@DEBUG=$${DEBUG:-$(RUN_DEBUG)} $(PY) manage.py migrate --noinput -v 0
+	@DEBUG=$${DEBUG:-$(RUN_DEBUG)} $(PY) manage.py collectstatic --noinput -v 0
+	@DEBUG=$${DEBUG:-$(RUN_DEBUG)} $(PY) manage.py bootstrap_demo
+	@echo "DSR Tracker: http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, Ctrl-C stops web, worker and beat)"
+	@DEBUG=$${DEBUG:-$(RUN_DEBUG)} exec .venv/bin/honcho start --no-colour --port $(PORT)
+
+test: venv
+	@$(PY) -m tests.servers -- $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+	.venv/bin/mypy .
+
+format: venv
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .

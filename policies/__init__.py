@@ -1,0 +1,1 @@
+"""Published privacy policies: versions, the rights they grant, deadlines and retention rules."""

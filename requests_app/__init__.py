@@ -1,0 +1,1 @@
+"""Subject requests: intake, verification, the workflow, audit trail, exports and erasure."""
