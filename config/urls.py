@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from config import health
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    # Both apps serve public pages under /privacy/: the policies the pages, intake the requests.
+    path("privacy/", include("requests_app.urls")),
+    path("privacy/", include("policies.urls")),
 ]
