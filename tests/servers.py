@@ -189,6 +189,13 @@ def main(argv: list[str]) -> int:
     if not argv:
         print("usage: python -m tests.servers -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
+    try:
+        # Check both before starting either, so a missing one leaves nothing behind.
+        find_postgres_bin()
+        find_redis()
+    except MissingServer as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     workdir = Path(tempfile.mkdtemp(prefix="dsr-test-servers-"))
     try:
