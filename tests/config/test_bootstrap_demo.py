@@ -16,7 +16,8 @@ def test_bootstrap_creates_one_demo_staff_user_and_prints_a_working_login(
     call_command("bootstrap_demo")
 
     lines = [line for line in capsys.readouterr().out.splitlines() if "Demo staff login" in line]
-    assert len(lines) == 2 and lines[0] == lines[1]
+    assert len(lines) == 2
+    assert lines[0] == lines[1]
     username, password = lines[0].split(": ", 1)[1].split(" / ")
     user = get_user_model().objects.get(username=username)
     assert user.is_staff
