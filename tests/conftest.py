@@ -22,6 +22,8 @@ def pytest_configure(config: pytest.Config) -> None:
             "the tests run on PostgreSQL: use `make test`, which starts PostgreSQL and Redis",
             returncode=4,
         )
+    # WhiteNoise warns about a missing STATIC_ROOT on a fresh clone, where nothing is collected.
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(autouse=True)
