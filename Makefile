@@ -13,7 +13,7 @@ export HOST PORT
 # `make run` is a local evaluation: plain HTTP, debug pages on. Production sets DEBUG=false.
 RUN_DEBUG ?= true
 
-.PHONY: help run test lint format venv uv
+.PHONY: help run test lint format venv uv messages
 
 help:
 	@echo "make run    start web, worker and beat on http://$(HOST):$(PORT)/ (embedded SQLite by default)"
@@ -27,7 +27,13 @@ uv:
 venv: uv
 	@$(UV) sync --frozen --quiet
 
-run: venv
+# Compile the translation catalogues (locale/<lang>/LC_MESSAGES/django.po -> .mo) with Babel,
+# which needs no GNU gettext on the machine.
+messages: venv
+	@if ls locale/*/LC_MESSAGES/django.po >/dev/null 2>&1; then \
+		.venv/bin/pybabel -q compile -d locale -D django; fi
+
+run: messages
 	@mkdir -p var
 	@DEBUG=$${DEBUG:-$(RUN_DEBUG)} $(PY) manage.py migrate --noinput -v 0
 	@DEBUG=$${DEBUG:-$(RUN_DEBUG)} $(PY) manage.py collectstatic --noinput -v 0
@@ -35,7 +41,7 @@ run: venv
 	@echo "DSR Tracker: http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, Ctrl-C stops web, worker and beat)"
 	@DEBUG=$${DEBUG:-$(RUN_DEBUG)} exec .venv/bin/honcho start --no-colour --port $(PORT)
 
-test: venv
+test: messages
 	@$(PY) -m tests.servers -- $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv
