@@ -23,6 +23,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if "load_seeds" in get_commands():
             call_command("load_seeds", verbosity=0)
+            if "generate_demo_data" in get_commands():
+                # A small set of POS data to act on; organisations with accounts are skipped.
+                call_command("generate_demo_data", verbosity=0)
         username, password = self._demo_user(Path(settings.VAR_DIR) / "demo-login.txt")
         self.stdout.write(f"Demo staff login: {username} / {password}")
 
