@@ -10,6 +10,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -99,9 +100,15 @@ def env_email(name: str, default: str) -> dict[str, Any]:
             f"got {scheme!r}"
         )
     try:
-        return environ.Env.email_url_config(url)
+        config = environ.Env.email_url_config(url)
     except Exception as exc:
         raise ImproperlyConfigured(f"{name} is not a valid email URL: {exc}") from None
+    if scheme == "filemail":
+        # django-environ drops the leading slash of an absolute path (filemail:///var/mail).
+        config["EMAIL_FILE_PATH"] = urlsplit(url).path or None
+        if not config["EMAIL_FILE_PATH"]:
+            raise ImproperlyConfigured(f"{name} must name a directory: filemail:///path/to/mail")
+    return config
 
 
 def env_broker(name: str, default: str) -> str:

@@ -42,9 +42,22 @@ def _test_database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup: None, django_db_blocker: object) -> Iterator[subprocess.Popen]:
+def celery_worker_mail_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the worker writes the mail it sends (one file per message)."""
+    return tmp_path_factory.mktemp("worker-mail")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: None, django_db_blocker: object, celery_worker_mail_dir: Path
+) -> Iterator[subprocess.Popen]:
     """Start a real Celery worker process on the test Redis and the test database."""
-    env = {**os.environ, "DATABASE_URL": _test_database_url()}
+    # The worker is another process: Django's in-memory outbox cannot see its mail, files can.
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "EMAIL_URL": f"filemail://{celery_worker_mail_dir}",
+    }
     log = open(ROOT / "var" / "test-worker.log", "w")  # noqa: SIM115 - closed below
     worker = subprocess.Popen(
         [

@@ -129,3 +129,11 @@ def test_a_short_secret_key_is_refused(monkeypatch, tmp_path):
 
     with pytest.raises(ImproperlyConfigured, match="at least 50 characters"):
         env.secret_key("SECRET_KEY", tmp_path / "secret_key")
+
+
+def test_a_filemail_url_keeps_its_absolute_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMAIL_URL", f"filemail://{tmp_path}/mail")
+
+    config = env.env_email("EMAIL_URL", "dummymail://")
+
+    assert config["EMAIL_FILE_PATH"] == f"{tmp_path}/mail"

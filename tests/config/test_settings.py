@@ -46,6 +46,7 @@ def load_settings(environment: dict[str, str]) -> dict[str, object]:
         "print(json.dumps({'db': s.DATABASES['default']['ENGINE'],"
         " 'db_age': s.DATABASES['default'].get('CONN_MAX_AGE'),"
         " 'broker': s.CELERY_BROKER_URL, 'mail': s.EMAIL_BACKEND, 'debug': s.DEBUG,"
+        " 'mail_dir': getattr(s, 'EMAIL_FILE_PATH', None),"
         " 'hsts': getattr(s, 'SECURE_HSTS_SECONDS', None),"
         " 'secure_cookie': getattr(s, 'SESSION_COOKIE_SECURE', False)}))"
     )
@@ -60,6 +61,7 @@ def test_the_embedded_default_needs_no_variables(tmp_path):
     assert loaded["db"] == "django.db.backends.sqlite3"
     assert loaded["broker"] == f"sqla+sqlite:///{tmp_path}/celery-broker.sqlite3"
     assert loaded["mail"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert loaded["mail_dir"] == f"{tmp_path}/mail"
     assert loaded["debug"] is False
     assert (tmp_path / "secret_key").exists()
 

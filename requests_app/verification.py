@@ -1,0 +1,146 @@
+"""Secret links: issuing them, confirming an email address with one, opening the status page.
+
+A token is 256 random bits; only its SHA-256 is stored, so a copy of the database opens nothing.
+Every lookup answers "no such link" the same way for a wrong, expired, used or other-purpose
+token, so nobody learns which requests exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from policies.models import Organization
+from requests_app.models import (
+    OPEN_STATUSES,
+    RequestStatus,
+    RequestToken,
+    SubjectRequest,
+    TokenPurpose,
+)
+from requests_app.workflow import IllegalTransition, request_expire, request_mark_verified
+
+EXPIRY_JOB = "expire-unverified-requests"
+# Longer input is not a token we issued; refusing it early keeps hashing bounded.
+MAX_TOKEN_LENGTH = 64
+
+
+class InvalidLink(Exception):
+    """The link is wrong, expired, already used or not meant for this page."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@transaction.atomic
+def token_issue(*, request: SubjectRequest, purpose: str, at: datetime | None = None) -> str:
+    """Create a link token for ``request`` and return it; only its hash is kept."""
+    now = at or timezone.now()
+    token = secrets.token_urlsafe(32)
+    expires_at = (
+        now + timedelta(hours=settings.VERIFICATION_LINK_HOURS)
+        if purpose == TokenPurpose.VERIFICATION
+        else None
+    )
+    RequestToken.objects.create(
+        request=request,
+        purpose=purpose,
+        token_hash=token_hash(token),
+        created_at=now,
+        expires_at=expires_at,
+    )
+    return token
+
+
+def _valid_token(token: str, *, purpose: str, at: datetime) -> RequestToken:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidLink
+    found = (
+        RequestToken.objects.select_related("request__organization", "request__rule")
+        .filter(token_hash=token_hash(token), purpose=purpose, used_at__isnull=True)
+        .first()
+    )
+    if found is None or (found.expires_at is not None and found.expires_at <= at):
+        raise InvalidLink
+    return found
+
+
+def verification_token_check(*, token: str, at: datetime | None = None) -> SubjectRequest:
+    """Return the request a confirmation link would confirm, or raise ``InvalidLink``."""
+    now = at or timezone.now()
+    found = _valid_token(token, purpose=TokenPurpose.VERIFICATION, at=now)
+    if found.request.status != RequestStatus.AWAITING_VERIFICATION:
+        raise InvalidLink
+    return found.request
+
+
+@transaction.atomic
+def request_verify(*, token: str, at: datetime | None = None) -> tuple[SubjectRequest, str]:
+    """Confirm the email with a single-use link; return the request and a new status token.
+
+    The token is spent by a conditional update, so a replayed or double-clicked link fails with
+    ``InvalidLink`` and the request is verified once.
+    """
+    now = at or timezone.now()
+    found = _valid_token(token, purpose=TokenPurpose.VERIFICATION, at=now)
+    spent = RequestToken.objects.filter(
+        pk=found.pk, used_at__isnull=True, expires_at__gt=now
+    ).update(used_at=now)
+    request = found.request
+    if spent != 1 or request.status != RequestStatus.AWAITING_VERIFICATION:
+        raise InvalidLink
+    request = request_mark_verified(request=request, at=now)
+    return request, token_issue(request=request, purpose=TokenPurpose.STATUS, at=now)
+
+
+def status_request(*, token: str, at: datetime | None = None) -> SubjectRequest:
+    """Return the request a status link opens, or raise ``InvalidLink``."""
+    return _valid_token(token, purpose=TokenPurpose.STATUS, at=at or timezone.now()).request
+
+
+@transaction.atomic
+def links_resend(*, organization: Organization, email: str) -> int:
+    """Email the subject fresh links to their open requests with ``organization``.
+
+    An unconfirmed request gets a new confirmation link, a confirmed one its status link. Return
+    how many emails were queued; the caller must not show it, so the answer reveals nothing.
+    """
+    from requests_app.tasks import send_request_email
+
+    requests = list(
+        SubjectRequest.objects.filter(
+            organization=organization, email=email.lower(), status__in=OPEN_STATUSES
+        ).values_list("pk", "status")
+    )
+    for pk, status in requests:
+        kind = "verification" if status == RequestStatus.AWAITING_VERIFICATION else "status_link"
+        transaction.on_commit(partial(send_request_email.delay, pk, kind))
+    return len(requests)
+
+
+def requests_expire_unverified(*, at: datetime | None = None) -> int:
+    """Expire requests not confirmed within ``UNVERIFIED_REQUEST_DAYS``; return how many.
+
+    Each request is its own transaction and its own conditional update, so the job can run again
+    (or twice at once) and a request confirmed meanwhile is left alone.
+    """
+    now = at or timezone.now()
+    cutoff = now - timedelta(days=settings.UNVERIFIED_REQUEST_DAYS)
+    expired = 0
+    stale = SubjectRequest.objects.filter(
+        status=RequestStatus.AWAITING_VERIFICATION, received_at__lte=cutoff
+    ).select_related("organization", "rule")
+    for request in stale.iterator(chunk_size=500):
+        try:
+            request_expire(request=request, job=EXPIRY_JOB, at=now)
+        except IllegalTransition:
+            continue  # confirmed or withdrawn since the query ran
+        expired += 1
+    return expired

@@ -1,0 +1,213 @@
+"""Public pages: the request form, email confirmation, new links and the status page.
+
+No page tells a visitor whether a request or an email address exists: a filed, duplicate,
+honeypot or over-limit submission all lead to the same "check your email" page, and every link
+that does not work (wrong, expired, used, someone else's) gets the same "link not valid" page.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+from django_ratelimit.core import is_ratelimited
+
+from policies.deadlines import response_period
+from policies.models import Organization, RequestTypeRule
+from requests_app.forms import HONEYPOT_FIELD, NewLinkForm, SubjectRequestForm
+from requests_app.intake import request_submit
+from requests_app.selectors import IntakeOffer, intake_offer, subject_timeline
+from requests_app.verification import (
+    InvalidLink,
+    links_resend,
+    request_verify,
+    status_request,
+    verification_token_check,
+)
+
+TOO_MANY = _(
+    "Too many requests have come from your network in a short time. Please wait an hour and try "
+    "again."
+)
+
+
+def _limited(request: HttpRequest, *, group: str, rate: str, key: str) -> bool:
+    """Count this attempt against ``rate`` for ``key`` and say whether it is over the limit."""
+    return is_ratelimited(
+        request, group=group, key=lambda _group, _request: key, rate=rate, increment=True
+    )
+
+
+def _ip_limited(request: HttpRequest, *, group: str, rate: str) -> bool:
+    return is_ratelimited(request, group=group, key="ip", rate=rate, increment=True)
+
+
+def _subject_language(organization: Organization) -> str:
+    language = translation.get_language() or organization.default_language
+    known = {code for code, _name in settings.LANGUAGES}
+    return language if language in known else organization.default_language
+
+
+@require_http_methods(["GET", "POST"])
+def request_new(request: HttpRequest, org_slug: str) -> HttpResponse:
+    organization = get_object_or_404(Organization, slug=org_slug)
+    offer = intake_offer(organization=organization)
+    if offer is None:
+        raise Http404
+    chosen = request.POST.get("request_type") if request.method == "POST" else None
+    chosen = chosen or request.GET.get("type", "")
+    rule = offer.rule_for(chosen) if chosen else None
+    if rule is None:
+        return render(
+            request,
+            "requests_app/request_choose.html",
+            {"organization": organization, "offer": offer, "unknown_type": bool(chosen)},
+            status=400 if request.method == "POST" else 200,
+        )
+
+    if request.method == "GET":
+        form = SubjectRequestForm(request_type=rule.request_type)
+        return _render_form(request, organization, offer, rule, form)
+
+    if request.POST.get(HONEYPOT_FIELD):
+        return redirect("requests_app:request_sent", org_slug=organization.slug)
+    form = SubjectRequestForm(request.POST, request_type=rule.request_type)
+    if _ip_limited(request, group="request-form-ip", rate=settings.RATELIMIT_REQUEST_PER_IP):
+        form.add_error(None, TOO_MANY)
+        return _render_form(request, organization, offer, rule, form, status=429)
+    if not form.is_valid():
+        return _render_form(request, organization, offer, rule, form, status=400)
+    subject = form.subject_details()
+    # Over the per-address limit the answer is the usual one and nothing is sent, so the limit
+    # cannot be used to learn whether someone else filed with an address.
+    if not _limited(
+        request,
+        group="request-form-email",
+        rate=settings.RATELIMIT_REQUEST_PER_EMAIL,
+        key=subject.email,
+    ):
+        request_submit(
+            organization=organization,
+            version=offer.version,
+            rule=rule,
+            subject=subject,
+            language=_subject_language(organization),
+        )
+    return redirect("requests_app:request_sent", org_slug=organization.slug)
+
+
+def _render_form(
+    request: HttpRequest,
+    organization: Organization,
+    offer: IntakeOffer,
+    rule: RequestTypeRule,
+    form: SubjectRequestForm,
+    *,
+    status: int = 200,
+) -> HttpResponse:
+    return render(
+        request,
+        "requests_app/request_form.html",
+        {
+            "organization": organization,
+            "offer": offer,
+            "rule": rule,
+            "period": response_period(rule),
+            "form": form,
+        },
+        status=status,
+    )
+
+
+@require_http_methods(["GET"])
+def request_sent(request: HttpRequest, org_slug: str) -> HttpResponse:
+    organization = get_object_or_404(Organization, slug=org_slug)
+    return render(request, "requests_app/request_sent.html", {"organization": organization})
+
+
+def _invalid_link(request: HttpRequest, *, status: int = 404) -> HttpResponse:
+    return render(request, "requests_app/link_invalid.html", status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def request_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """Confirm the email address. GET only asks: mail scanners that open links must not spend it."""
+    if _ip_limited(request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP):
+        return _invalid_link(request, status=429)
+    try:
+        if request.method == "GET":
+            subject_request = verification_token_check(token=token)
+            return render(
+                request, "requests_app/request_confirm.html", {"subject_request": subject_request}
+            )
+        subject_request, status_token = request_verify(token=token)
+    except InvalidLink:
+        return _invalid_link(request)
+    return redirect("requests_app:request_status", token=status_token)
+
+
+@never_cache
+@require_http_methods(["GET"])
+def request_status(request: HttpRequest, token: str) -> HttpResponse:
+    if _ip_limited(request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP):
+        return _invalid_link(request, status=429)
+    try:
+        subject_request = status_request(token=token)
+    except InvalidLink:
+        return _invalid_link(request)
+    organization = subject_request.organization
+    due = subject_request.effective_due_at
+    return render(
+        request,
+        "requests_app/request_status.html",
+        {
+            "subject_request": subject_request,
+            "organization": organization,
+            "version": subject_request.policy_version,
+            "timeline": subject_timeline(request=subject_request),
+            "due_local": due.astimezone(organization.tz) if due else None,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def request_new_link(request: HttpRequest, org_slug: str) -> HttpResponse:
+    organization = get_object_or_404(Organization, slug=org_slug)
+    if request.method == "GET":
+        form = NewLinkForm()
+        return render(
+            request, "requests_app/new_link.html", {"organization": organization, "form": form}
+        )
+    if request.POST.get(HONEYPOT_FIELD):
+        return redirect("requests_app:new_link_sent", org_slug=organization.slug)
+    form = NewLinkForm(request.POST)
+    status = 200
+    if _ip_limited(request, group="new-link-ip", rate=settings.RATELIMIT_NEW_LINK_PER_IP):
+        form.add_error(None, TOO_MANY)
+        status = 429
+    elif form.is_valid():
+        email = form.cleaned_data["email"]
+        if not _limited(
+            request, group="new-link-email", rate=settings.RATELIMIT_NEW_LINK_PER_EMAIL, key=email
+        ):
+            links_resend(organization=organization, email=email)
+        return redirect("requests_app:new_link_sent", org_slug=organization.slug)
+    else:
+        status = 400
+    return render(
+        request,
+        "requests_app/new_link.html",
+        {"organization": organization, "form": form},
+        status=status,
+    )
+
+
+@require_http_methods(["GET"])
+def new_link_sent(request: HttpRequest, org_slug: str) -> HttpResponse:
+    organization = get_object_or_404(Organization, slug=org_slug)
+    return render(request, "requests_app/new_link_sent.html", {"organization": organization})
