@@ -33,6 +33,8 @@ messages: venv
 	@if ls locale/*/LC_MESSAGES/django.po >/dev/null 2>&1; then \
 		.venv/bin/pybabel -q compile -d locale -D django; fi
 
+# Links in emails point at the address `make run` serves, unless SITE_URL says otherwise.
+run: export SITE_URL ?= http://$(HOST):$(PORT)
 run: messages
 	@mkdir -p var
 	@DEBUG=$${DEBUG:-$(RUN_DEBUG)} $(PY) manage.py migrate --noinput -v 0
