@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import django.conf.locale
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
@@ -44,6 +45,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_ratelimit",
     "policies",
     "requests_app",
@@ -55,6 +59,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # ?lang= links and each organisation's default language (config/locale.py).
+    "config.locale.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -110,10 +116,28 @@ LANGUAGES = [
     ("en", _("English")),
     ("ru", _("Russian")),
     ("uz", _("Uzbek")),
+    # Uzbek in Cyrillic script, for organisations that write Uzbek in it (config/locale.py).
+    ("uz-cyrl", _("Uzbek (Cyrillic)")),
     ("az", _("Azerbaijani")),
     ("ur", _("Urdu")),
 ]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Django knows no "uz-cyrl"; the switcher shows each language by its own name, and Django's
+# Azerbaijani entry wrongly says it is written right to left.
+django.conf.locale.LANG_INFO.update(
+    {
+        "uz": {**django.conf.locale.LANG_INFO["uz"], "name_local": "Oʻzbekcha"},  # noqa: RUF001
+        "uz-cyrl": {
+            "bidi": False,
+            "code": "uz-cyrl",
+            "name": "Uzbek (Cyrillic)",
+            "name_local": "Ўзбекча",
+        },
+        "az": {**django.conf.locale.LANG_INFO["az"], "bidi": False},
+    }
+)
+# Date formats Django lacks: Uzbek in Cyrillic script, and Urdu (day before month).
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -127,6 +151,13 @@ MEDIA_URL = "media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # Export packages (subjects' personal data): never served by URL, only streamed by the
+    # download views. On S3 with django-storages: {"BACKEND": "storages.backends.s3.S3Storage",
+    # "OPTIONS": {"bucket_name": ..., "location": "exports", "default_acl": "private"}}.
+    "exports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT / "exports"},
+    },
 }
 
 # --- Email --------------------------------------------------------------------------------------
@@ -175,12 +206,67 @@ LOGGING = {
 }
 
 # --- REST framework -----------------------------------------------------------------------------
+# Systems authenticate with a token (created for a staff user in the admin), browsers with their
+# admin session. Each view names its own permissions and throttles; these are the safe defaults.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "requests_app.api.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "requests_app.api.pagination.RequestCursorPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "requests_app.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["requests_app.api.throttles.UserThrottle"],
+    # Per client address for the public endpoints, per user for staff, per controller for OpenDSR
+    # (whose spec asks processors not to throttle in normal operation, hence the generous rate).
+    "DEFAULT_THROTTLE_RATES": {
+        "public": env_str("API_RATE_PUBLIC", "60/min"),
+        "user": env_str("API_RATE_USER", "600/min"),
+        "opendsr": env_str("API_RATE_OPENDSR", "600/min"),
+    },
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+# The OpenAPI schema at /api/schema/; its docs at /api/docs/ and /api/redoc/ use the Swagger UI
+# and Redoc files of drf-spectacular-sidecar, served as our own static files (no CDN).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DSR Tracker API",
+    "DESCRIPTION": (
+        "File and follow data subject requests (public endpoints), work the request queue "
+        "(staff endpoints), and receive requests from controllers through OpenDSR v2 (/v1/)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1|/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RequestStatusEnum": "requests_app.models.RequestStatus",
+        "RequestTypeEnum": "policies.models.RequestType",
+        "OpenDSRStatusEnum": "requests_app.opendsr.models.OpenDSRStatus",
+        "OpenDSRRequestTypeEnum": "requests_app.opendsr.models.OpenDSRType",
+    },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- OpenDSR ------------------------------------------------------------------------------------
+# The processor's signing key and CA-issued certificate (PEM), usually given as files:
+# OPENDSR_PRIVATE_KEY_FILE and OPENDSR_CERTIFICATE_FILE. Without them a key and a self-signed
+# certificate are generated once into OPENDSR_KEY_FILE, good for evaluation only.
+OPENDSR_PRIVATE_KEY = env_str("OPENDSR_PRIVATE_KEY", "")
+OPENDSR_CERTIFICATE = env_str("OPENDSR_CERTIFICATE", "")
+OPENDSR_KEY_FILE = VAR_DIR / "opendsr-processor.pem"
+# The domain the certificate is issued for, sent in X-OpenDSR-Processor-Domain.
+OPENDSR_PROCESSOR_DOMAIN = env_str(
+    "OPENDSR_PROCESSOR_DOMAIN", urlsplit(SITE_URL).hostname or "localhost"
+)
+# Callbacks go over HTTPS only, unless this is on (local evaluation with `make run`).
+OPENDSR_CALLBACK_ALLOW_HTTP = env_bool("OPENDSR_CALLBACK_ALLOW_HTTP", DEBUG)
+OPENDSR_CALLBACK_TIMEOUT_SECONDS = env_int("OPENDSR_CALLBACK_TIMEOUT_SECONDS", 10, minimum=1)
 
 # --- Celery -------------------------------------------------------------------------------------
 # Every Celery option lives here under the CELERY_ prefix; config/celery.py only loads them.
@@ -217,9 +303,37 @@ CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The schedule is code: keys say when and what. The lifecycle jobs join as their issues land.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Safety net: status callbacks are queued on commit; this finds any whose task was lost.
+    "every-5-minutes-send-opendsr-status-callbacks": {
+        "task": "requests_app.opendsr.tasks.dispatch_status_callbacks",
+        "schedule": crontab(minute="*/5"),
+    },
     "every-hour-expire-unverified-requests": {
         "task": "requests_app.tasks.expire_unverified_requests",
         "schedule": crontab(minute=17),
+    },
+    "every-15-minutes-send-deadline-reminders": {
+        "task": "requests_app.tasks.send_deadline_reminders",
+        "schedule": crontab(minute="*/15"),
+    },
+    # Also deletes discarded packages' files and re-queues builds whose worker died.
+    "every-hour-delete-expired-exports": {
+        "task": "requests_app.subject_data.tasks.delete_expired_exports",
+        "schedule": crontab(minute=23),
+    },
+    # Advance notices, then a purge run per retention rule in force; ends expired legal holds.
+    "every-day-at-0300-apply-retention-rules": {
+        "task": "requests_app.erasure.tasks.apply_retention_rules",
+        "schedule": crontab(hour=3, minute=0),
+    },
+    # Also takes over purge steps whose worker died.
+    "every-10-minutes-execute-due-erasures": {
+        "task": "requests_app.erasure.tasks.execute_due_erasures",
+        "schedule": crontab(minute="*/10"),
+    },
+    "every-day-at-0330-anonymise-closed-requests": {
+        "task": "requests_app.erasure.tasks.anonymise_closed_requests",
+        "schedule": crontab(hour=3, minute=30),
     },
 }
 
@@ -261,6 +375,21 @@ RATELIMIT_LINK_OPEN_PER_IP = env_str("RATELIMIT_LINK_OPEN_PER_IP", "60/m")
 # --- Subject requests ---------------------------------------------------------------------------
 VERIFICATION_LINK_HOURS = env_int("VERIFICATION_LINK_HOURS", 72, minimum=1)
 UNVERIFIED_REQUEST_DAYS = env_int("UNVERIFIED_REQUEST_DAYS", 7, minimum=1)
+# How long a delivered export package can be downloaded; then its file is deleted.
+EXPORT_LINK_DAYS = env_int("EXPORT_LINK_DAYS", 7, minimum=1)
+# Rows fetched per round trip while streaming an export (bounds the worker's memory).
+EXPORT_CHUNK_SIZE = env_int("EXPORT_CHUNK_SIZE", 2000, minimum=1)
+# Staff are reminded when a request is due within this many days, and again once it is overdue.
+REMINDER_DAYS_BEFORE = env_int("REMINDER_DAYS_BEFORE", 3, minimum=1)
+# Days between approving an erasure and running it, in which the subject can cancel (shortened
+# when the request's deadline comes first; 0 runs it at the next beat).
+ERASURE_GRACE_DAYS = env_int("ERASURE_GRACE_DAYS", 7, minimum=0)
+# Rows deleted or anonymised per purge transaction, and per purge task (a key range of a model:
+# larger purges split into several tasks that workers share).
+PURGE_BATCH_SIZE = env_int("PURGE_BATCH_SIZE", 5000, minimum=1)
+PURGE_SLICE_ROWS = env_int("PURGE_SLICE_ROWS", 250_000, minimum=1)
+# Years a closed request is kept whole as evidence before the subject's details are removed.
+CLOSED_REQUEST_EVIDENCE_YEARS = env_int("CLOSED_REQUEST_EVIDENCE_YEARS", 3, minimum=1)
 
 # How long /healthz waits for each backing service before calling it down.
 HEALTHZ_TIMEOUT_SECONDS = env_int("HEALTHZ_TIMEOUT_SECONDS", 3, minimum=1)

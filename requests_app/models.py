@@ -6,11 +6,13 @@ the models hold what must be true of any one row, and the database checks the sa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThanOrEqual, IsNull, LessThan, LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -78,6 +80,42 @@ class ReferenceCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.year}: {self.last_number}"
+
+
+def effective_due() -> Coalesce:
+    """The deadline that applies, as an expression: the extended one when there is one.
+
+    It is the expression the ``subject_request_open_deadline`` index is built on, so filters
+    and orderings that use it on open requests are served by that index.
+    """
+    return Coalesce("extended_due_at", "due_at")
+
+
+class SubjectRequestQuerySet(models.QuerySet["SubjectRequest"]):
+    def with_deadline(self) -> SubjectRequestQuerySet:
+        """Annotate ``deadline``: the due date that applies now."""
+        return self.annotate(deadline=effective_due())
+
+    def clock_running(self) -> SubjectRequestQuerySet:
+        """Open requests with a deadline whose clock is not paused.
+
+        A request on hold under a rule that pauses the clock is left out: its deadline moves when
+        work resumes, so it is neither overdue nor due while it waits for the subject.
+        """
+        return self.filter(
+            IsNull(effective_due(), False), status__in=sorted(OPEN_STATUSES)
+        ).exclude(status=RequestStatus.ON_HOLD, rule__pauses_while_on_hold=True)
+
+    def overdue(self, at: datetime) -> SubjectRequestQuerySet:
+        """Running requests whose deadline passed before ``at``."""
+        return self.clock_running().filter(LessThan(effective_due(), at))
+
+    def due_within(self, at: datetime, days: int) -> SubjectRequestQuerySet:
+        """Running requests not yet overdue at ``at`` and due within ``days`` days of it."""
+        return self.clock_running().filter(
+            GreaterThanOrEqual(effective_due(), at),
+            LessThanOrEqual(effective_due(), at + timedelta(days=days)),
+        )
 
 
 class SubjectRequest(models.Model):
@@ -163,6 +201,17 @@ class SubjectRequest(models.Model):
     # The end of the audit chain, so removing the last events is caught as well as editing one.
     audit_length = models.PositiveIntegerField(_("audit events"), default=0, editable=False)
     audit_head = models.CharField(_("last audit hash"), max_length=64, blank=True, editable=False)
+    # The deadline each staff reminder was last sent for: the reminder job claims a threshold by
+    # setting it conditionally, so one deadline gets one email per threshold however often (and
+    # however concurrently) the job runs, and a new deadline (an extension) gets its own.
+    due_soon_reminder_for = models.DateTimeField(
+        _("due-soon reminder sent for deadline"), null=True, blank=True, editable=False
+    )
+    overdue_reminder_for = models.DateTimeField(
+        _("overdue reminder sent for deadline"), null=True, blank=True, editable=False
+    )
+
+    objects = SubjectRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-received_at", "-pk"]
@@ -171,6 +220,25 @@ class SubjectRequest(models.Model):
         indexes = [
             models.Index(fields=["status", "due_at"], name="subject_request_status_due"),
             models.Index(fields=["status", "received_at"], name="subject_request_status_recv"),
+            # The deadline that applies (extended or not) of open requests: what the queue sorts
+            # by, what its overdue and due-this-week filters and the reminder job look up.
+            models.Index(
+                effective_due(),
+                name="subject_request_open_deadline",
+                condition=models.Q(status__in=sorted(OPEN_STATUSES)),
+            ),
+        ]
+        permissions = [
+            ("process_request", _("Can work on the subject requests assigned to them")),
+            ("view_all_requests", _("Can see every subject request, whoever is assigned")),
+            ("assign_request", _("Can assign subject requests to any staff member")),
+            ("extend_request", _("Can extend the deadline of a subject request")),
+            ("reject_request", _("Can reject a subject request")),
+            ("approve_erasure", _("Can approve the erasure of a subject's data")),
+            ("view_evidence", _("Can view the evidence record of a subject request")),
+            ("export_evidence", _("Can download the evidence record of a subject request")),
+            ("manage_retention", _("Can manage retention settings and purges")),
+            ("view_metrics", _("Can view the request metrics")),
         ]
         constraints = [
             # The database closes the race two simultaneous submissions would otherwise win.
@@ -219,6 +287,23 @@ class SubjectRequest(models.Model):
     def is_overdue(self, at: datetime | None = None) -> bool:
         due = self.effective_due_at
         return self.is_open and due is not None and due < (at or timezone.now())
+
+    @property
+    def clock_paused(self) -> bool:
+        """Whether the deadline stands still: on hold under a rule that pauses the clock."""
+        return self.status == RequestStatus.ON_HOLD and self.rule.pauses_while_on_hold
+
+    def days_to_deadline(self, at: datetime | None = None) -> int | None:
+        """Whole days from today to the due day on the organisation's calendar.
+
+        Positive: due in that many days; 0: due today; negative: overdue by that many days.
+        ``None`` when the request has no deadline yet.
+        """
+        due = self.effective_due_at
+        if due is None:
+            return None
+        tz = self.organization.tz
+        return (due.astimezone(tz).date() - (at or timezone.now()).astimezone(tz).date()).days
 
 
 class TokenPurpose(models.TextChoices):
@@ -275,6 +360,9 @@ class EventKind(models.TextChoices):
     DUPLICATE_SUBMITTED = "duplicate_submitted", _("Submitted again while open")
     EMAIL_SENT = "email_sent", _("Email sent to the subject")
     NOTE = "note", _("Note")
+    ASSIGNED = "assigned", _("Assigned")
+    REMINDER_SENT = "reminder_sent", _("Deadline reminder to staff")
+    EVIDENCE_EXPORTED = "evidence_exported", _("Evidence record downloaded")
 
 
 class RequestEvent(models.Model):
@@ -350,3 +438,8 @@ class RequestEventImmutable(Exception):
 
     def __init__(self) -> None:
         super().__init__(_("Audit events are append-only: they cannot be changed or deleted."))
+
+
+from requests_app.erasure.models import ErasureCertificate, ErasureSchedule, PurgeRun  # noqa: E402,F401  (registers the erasure and purge models)
+from requests_app.opendsr.models import Controller, OpenDSRRequest  # noqa: E402,F401
+from requests_app.subject_data.models import ExportDownload, ExportPackage  # noqa: E402,F401  (registers the export models)

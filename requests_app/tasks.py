@@ -7,7 +7,7 @@ from smtplib import SMTPException
 
 from celery import shared_task
 
-from requests_app import emails, verification
+from requests_app import emails, reminders, verification
 
 logger = logging.getLogger(__name__)
 
@@ -30,3 +30,47 @@ def expire_unverified_requests() -> int:
     count = verification.requests_expire_unverified()
     logger.info("expired %d unverified requests", count)
     return count
+
+
+# --- Staff processing: deadline reminders and extension notices ---------------------------------
+
+
+@shared_task
+def send_deadline_reminders() -> int:
+    """Claim and queue the deadline reminders due now; each threshold is sent once."""
+    run = reminders.reminders_send_due()
+    logger.info(
+        "deadline reminders: %d due soon, %d overdue, %d with nobody to tell",
+        run.due_soon,
+        run.overdue,
+        run.nobody_to_tell,
+    )
+    return run.sent
+
+
+@shared_task(
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=30,
+    retry_backoff_max=60 * 60,
+    retry_jitter=True,
+    max_retries=8,
+)
+def send_staff_reminder(event_id: int) -> bool:
+    """Send the staff reminder recorded as ``event_id``; mail server failures are retried."""
+    return reminders.reminder_email_send(event_id=event_id)
+
+
+@shared_task(
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=30,
+    retry_backoff_max=60 * 60,
+    retry_jitter=True,
+    max_retries=8,
+)
+def send_extension_notice(request_id: int, event_id: int) -> bool:
+    """Tell the subject their deadline was extended; mail server failures are retried."""
+    return reminders.extension_notice_send(request_id=request_id, event_id=event_id)
+
+
+from requests_app.erasure import tasks as _erasure_tasks  # noqa: E402,F401  (registers the erasure and retention tasks)
+from requests_app.subject_data import tasks as _export_tasks  # noqa: E402,F401  (registers the export tasks)

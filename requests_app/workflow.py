@@ -6,21 +6,36 @@
 it as an update conditional on the status it started from (so a double click or a retried task
 cannot apply it twice), recomputes the deadline and appends the audit event in one transaction,
 and tells the subject by email once that transaction has committed.
+
+Two staff actions change a request without changing its status: assigning it and extending its
+deadline (once, up to the rule's maximum). They lock the row, check, update and record in one
+transaction. ``STAFF_ACTIONS`` lists every staff action and ``action_is_legal`` says whether one
+applies to a request now, derived from ``TRANSITIONS`` for the ones that move the status; who may
+take which action is ``requests_app.roles``' business.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from policies.deadlines import Period, paused_days_between, rule_deadline
-from policies.models import ClockStart
+from policies.deadlines import Period, max_extension, paused_days_between, rule_deadline
+from policies.models import ClockStart, PeriodUnit
 from requests_app.audit import Actor, event_append
-from requests_app.models import EventKind, ReasonCode, RequestStatus, SubjectRequest
+from requests_app.models import (
+    OPEN_STATUSES,
+    EventKind,
+    ReasonCode,
+    RequestStatus,
+    SubjectRequest,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 S = RequestStatus
 
@@ -60,12 +75,49 @@ class MissingReason(ValueError):
     """Raised when a decision that must be explained comes without its explanation."""
 
 
+class IllegalAction(Exception):
+    """Raised when a staff action does not apply to a request as it is now; nothing changed."""
+
+
 def allowed_transitions(status: str) -> frozenset[str]:
     return TRANSITIONS[status]
 
 
 def can_transition(from_status: str, to_status: str) -> bool:
     return to_status in TRANSITIONS.get(from_status, frozenset())
+
+
+def _leading_to(to_status: str) -> frozenset[str]:
+    return frozenset(status for status in S if can_transition(status, to_status))
+
+
+# Statuses in which the deadline may be extended: verified and not yet closed.
+EXTENDABLE = frozenset({S.VERIFIED, S.IN_PROGRESS, S.ON_HOLD})
+
+# Every staff action and the statuses in which it applies. Those that move the status follow from
+# TRANSITIONS; "start" and "resume" both lead to in progress and differ in where they start from.
+STAFF_ACTIONS: dict[str, frozenset[str]] = {
+    "assign": frozenset(OPEN_STATUSES),
+    "start": _leading_to(S.IN_PROGRESS) - {S.ON_HOLD},
+    "hold": _leading_to(S.ON_HOLD),
+    "resume": _leading_to(S.IN_PROGRESS) & {S.ON_HOLD},
+    "extend": EXTENDABLE,
+    "reject": _leading_to(S.REJECTED),
+    "complete": _leading_to(S.COMPLETED),
+}
+
+
+def action_is_legal(action: str, request: SubjectRequest) -> bool:
+    """Whether ``action`` applies to ``request`` in its current state (whoever asks)."""
+    if request.status not in STAFF_ACTIONS[action]:
+        return False
+    if action == "extend":
+        return (
+            request.extension_amount is None
+            and request.due_at is not None
+            and max_extension(request.rule) is not None
+        )
+    return True
 
 
 def clock_start(request: SubjectRequest) -> datetime | None:
@@ -300,3 +352,150 @@ def request_expire(
         at=now,
         changes={"closed_at": now},
     )
+
+
+def _locked(request: SubjectRequest) -> SubjectRequest:
+    """Return a fresh copy of ``request`` with its row locked until the transaction ends."""
+    return (
+        SubjectRequest.objects.select_for_update(of=("self",))
+        .select_related("rule", "organization", "assignee")
+        .get(pk=request.pk)
+    )
+
+
+def _refresh(request: SubjectRequest, fresh: SubjectRequest) -> SubjectRequest:
+    """Copy ``fresh``'s state onto the caller's object, so both say the same after a service."""
+    for field in SubjectRequest._meta.concrete_fields:
+        setattr(request, field.attname, getattr(fresh, field.attname))
+    return request
+
+
+@transaction.atomic
+def request_assign(
+    *,
+    request: SubjectRequest,
+    actor: Actor,
+    assignee: User | None,
+    at: datetime | None = None,
+) -> SubjectRequest:
+    """Assign an open request to ``assignee`` (or to nobody) and record who did it.
+
+    Assigning a request to the person it is already assigned to changes and records nothing.
+    Raise ``IllegalAction`` when the request is closed or the assignee is not an active staff
+    member who can work on requests.
+    """
+    locked = _locked(request)
+    if not action_is_legal("assign", locked):
+        raise IllegalAction(
+            _("Request %(reference)s is closed and can no longer be assigned.")
+            % {"reference": locked.reference}
+        )
+    if assignee is not None and not (
+        assignee.is_active
+        and assignee.is_staff
+        and assignee.has_perm("requests_app.process_request")
+    ):
+        raise IllegalAction(
+            _("%(user)s cannot work on subject requests.") % {"user": assignee.get_username()}
+        )
+    new_id = assignee.pk if assignee is not None else None
+    if locked.assignee_id == new_id:
+        return _refresh(request, locked)
+    previous = locked.assignee.get_username() if locked.assignee is not None else ""
+    SubjectRequest.objects.filter(pk=locked.pk).update(assignee=assignee)
+    locked.assignee = assignee
+    event_append(
+        request=locked,
+        kind=EventKind.ASSIGNED,
+        actor=actor,
+        at=at or timezone.now(),
+        data={"from": previous, "to": assignee.get_username() if assignee is not None else ""},
+    )
+    return _refresh(request, locked)
+
+
+class ExtensionRefused(IllegalAction):
+    """Raised when an extension is longer than the rule allows, or not allowed at all."""
+
+
+@transaction.atomic
+def request_extend(
+    *,
+    request: SubjectRequest,
+    actor: Actor,
+    amount: int,
+    reason: str,
+    at: datetime | None = None,
+) -> SubjectRequest:
+    """Extend a request's deadline once by ``amount`` of the rule's extension unit.
+
+    The reason is mandatory and is what the subject is told; they are emailed when the rule says
+    they must be told. Raise ``MissingReason`` without a reason, ``ExtensionRefused`` beyond the
+    rule's maximum (or when it allows none) and ``IllegalAction`` when the request is not open and
+    verified or was extended already. Nothing changes when any of them is raised.
+    """
+    if not reason.strip():
+        raise MissingReason(_("An extension needs the reason the subject is told."))
+    locked = _locked(request)
+    if locked.status not in EXTENDABLE or locked.due_at is None:
+        raise IllegalAction(
+            _("The deadline of request %(reference)s cannot be extended while it is “%(status)s”.")
+            % {"reference": locked.reference, "status": locked.get_status_display()}
+        )
+    if locked.extension_amount is not None:
+        raise IllegalAction(
+            _("Request %(reference)s was extended already; a deadline is extended only once.")
+            % {"reference": locked.reference}
+        )
+    allowed = max_extension(locked.rule)
+    if allowed is None:
+        raise ExtensionRefused(_("The policy does not allow extending this request's deadline."))
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
+        raise ExtensionRefused(_("An extension must be at least one day or month."))
+    extension = Period(amount, PeriodUnit(locked.rule.extension_unit))
+    start = clock_start(locked)
+    if start is None:  # a verified request with a deadline has a running clock; be explicit
+        raise IllegalAction(_("This request's clock has not started; there is nothing to extend."))
+    try:
+        extended_due = rule_deadline(
+            locked.rule,
+            start,
+            organization=locked.organization,
+            paused_days=locked.paused_days,
+            extension=extension,
+        )
+    except ValueError as error:
+        raise ExtensionRefused(
+            _("An extension of %(asked)s is longer than the policy's maximum of %(allowed)s.")
+            % {"asked": extension, "allowed": allowed}
+        ) from error
+    # The row is locked and was checked above, so this update is the only one that can apply.
+    SubjectRequest.objects.filter(pk=locked.pk, extension_amount__isnull=True).update(
+        extension_amount=extension.amount,
+        extension_unit=extension.unit.value,
+        extended_due_at=extended_due,
+    )
+    previous_due = locked.due_at
+    locked.extension_amount = extension.amount
+    locked.extension_unit = extension.unit.value
+    locked.extended_due_at = extended_due
+    event = event_append(
+        request=locked,
+        kind=EventKind.EXTENDED,
+        actor=actor,
+        at=at or timezone.now(),
+        public_note=reason,
+        subject_visible=True,
+        data={
+            "due_at": previous_due.isoformat(),
+            "extended_due_at": extended_due.isoformat(),
+            "extension": {"amount": extension.amount, "unit": extension.unit.value},
+            "subject_told": locked.rule.extension_notice_required,
+        },
+    )
+    if locked.rule.extension_notice_required:
+        from requests_app.tasks import send_extension_notice
+
+        request_id, event_id = locked.pk, event.pk
+        transaction.on_commit(lambda: send_extension_notice.delay(request_id, event_id))
+    return _refresh(request, locked)

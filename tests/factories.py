@@ -217,3 +217,195 @@ class SupportMessageFactory(factory.django.DjangoModelFactory[pos_models.Support
     channel = "email"
     subject = "Receipt printer not printing"
     body = "Since this morning the receipt printer stays silent."
+
+
+# --- requests_app: staff processing ----------------------------------------------------------
+
+
+class StaffUserFactory(factory.django.DjangoModelFactory):
+    """An active staff user; ``roles=["Privacy officers"]`` puts them in those role groups."""
+
+    class Meta:
+        model = "auth.User"
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"staff-{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@staff.example")
+    is_staff = True
+    password = factory.django.Password("correct horse battery staple")
+
+    @factory.post_generation
+    def roles(self, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
+        from django.contrib.auth.models import Group
+
+        if create and extracted:
+            # `get`, not `filter`: a role group missing from the database should fail loudly.
+            self.groups.add(*(Group.objects.get(name=name) for name in extracted))  # type: ignore[attr-defined]
+
+
+class SubjectRequestFactory(factory.django.DjangoModelFactory):
+    """A request in progress made directly, without intake or audit trail: for volume tests.
+
+    Pass ``rule=`` an existing rule to ``build`` many for ``bulk_create``.
+    """
+
+    class Meta:
+        model = "requests_app.SubjectRequest"
+
+    reference = factory.Sequence(lambda n: f"DSR-2099-{n:06d}")
+    rule = factory.SubFactory(RequestTypeRuleFactory)
+    policy_version = factory.SelfAttribute("rule.version")
+    organization = factory.SelfAttribute("rule.version.policy.organization")
+    request_type = factory.SelfAttribute("rule.request_type")
+    status = "in_progress"
+    language = "en"
+    email = factory.Sequence(lambda n: f"subject-{n}@example.com")
+    name = factory.Faker("name")
+    received_at = factory.LazyFunction(timezone.now)
+    verified_at = factory.SelfAttribute("received_at")
+    clock_started_at = factory.SelfAttribute("received_at")
+    due_at = factory.LazyAttribute(lambda o: o.received_at + timedelta(days=30))
+
+
+# --- requests_app: subject data and export packages ------------------------------------------
+
+EXPORT_POLICY_TEXT = """Privacy Policy
+
+1. Information We Collect
+
+Contact information: name, phone number, email address.
+
+2. How We Use Your Information
+
+To provide and manage the point-of-sale service and to fulfil legal obligations.
+
+3. Sharing Your Information
+
+Service providers: cloud storage and payment processors, strictly for service delivery.
+
+4. Data Retention
+
+Upon account deletion, data is removed within 30 days, except where legal retention applies.
+"""
+
+
+def export_policy_version(organization: policies.Organization) -> policies.PolicyVersion:
+    """The organisation's version "exports" (published a year ago): access and portability, and
+    a 30-day account-deleted retention rule keeping payment records 60 months."""
+    from policies.services import policy_version_publish
+
+    existing = policies.PolicyVersion.objects.filter(
+        policy__organization=organization, version_label="exports"
+    ).first()
+    if existing is not None:
+        return existing
+    policy = policies.Policy.objects.filter(organization=organization).first() or (
+        PolicyFactory.create(organization=organization)
+    )
+    version = PolicyVersionFactory.create(
+        policy=policy, version_label="exports", text=EXPORT_POLICY_TEXT
+    )
+    for request_type in ("access", "portability", "deletion"):
+        RequestTypeRuleFactory.create(version=version, request_type=request_type)
+    rule = RetentionRuleFactory.create(version=version, slug="account-deleted")
+    RetentionExemptionFactory.create(rule=rule, period=60)
+    return policy_version_publish(version=version, at=timezone.now() - timedelta(days=365))
+
+
+class ConfirmedRequestFactory(factory.django.DjangoModelFactory):
+    """A request filed through intake and confirmed by its subject, with its audit trail, under
+    ``export_policy_version`` of its organisation."""
+
+    class Meta:
+        model = "requests_app.SubjectRequest"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    request_type = "access"
+    email = factory.Sequence(lambda n: f"subject-{n}@example.com")
+    name = "Dilnoza Karimova"
+    language = "en"
+
+    @classmethod
+    def _create(cls, model_class: type, *args: object, **kwargs: object) -> object:
+        from requests_app.intake import SubjectDetails, request_submit
+        from requests_app.workflow import request_mark_verified
+
+        organization = kwargs["organization"]
+        assert isinstance(organization, policies.Organization)
+        version = export_policy_version(organization)
+        result = request_submit(
+            organization=organization,
+            version=version,
+            rule=version.request_type_rules.get(request_type=kwargs["request_type"]),
+            subject=SubjectDetails(email=str(kwargs["email"]), name=str(kwargs["name"])),
+            language=str(kwargs["language"]),
+        )
+        return request_mark_verified(request=result.request)
+
+
+def account_with_every_record(
+    *, organization: policies.Organization, owner_email: str, cashier_email: str | None = None
+) -> dict[str, set[int]]:
+    """Create an account owned by ``owner_email`` with rows in every POS model, and a cashier
+    with their own activity and login; return, by model label, the ids an export for the owner
+    must hold (not the cashier's person-level rows)."""
+    account = AccountFactory.create(organization=organization)
+    owner = AccountUserFactory.create(
+        account=account, email=owner_email, role="owner", is_primary_contact=True
+    )
+    cashier = AccountUserFactory.create(
+        account=account, **({"email": cashier_email} if cashier_email else {})
+    )
+    device = DeviceFactory.create(account=account)
+    product = ProductFactory.create(account=account)
+    sale = SaleFactory.create(
+        account=account,
+        cashier=cashier,
+        customer_name="Aziz Rahimov",
+        customer_phone="+998901112233",
+    )
+    line = SaleLineFactory.create(sale=sale, product=product)
+    invoice = InvoiceFactory.create(account=account)
+    payment = PaymentFactory.create(invoice=invoice)
+    activity = StaffActivityFactory.create(user=owner)
+    StaffActivityFactory.create(user=cashier)
+    login = LoginFactory.create(user=owner, device=device)
+    LoginFactory.create(user=cashier, device=device)
+    message = SupportMessageFactory.create(account=account, user=owner)
+    return {
+        "pos.account": {account.pk},
+        "pos.accountuser": {owner.pk},
+        "pos.device": {device.pk},
+        "pos.product": {product.pk},
+        "pos.sale": {sale.pk},
+        "pos.saleline": {line.pk},
+        "pos.invoice": {invoice.pk},
+        "pos.payment": {payment.pk},
+        "pos.staffactivity": {activity.pk},
+        "pos.login": {login.pk},
+        "pos.supportmessage": {message.pk},
+    }
+
+
+# --- requests_app: OpenDSR ----------------------------------------------------------------------
+
+
+class ControllerFactory(factory.django.DjangoModelFactory):
+    """An active OpenDSR controller; the API key issued for it is ``controller.api_key``."""
+
+    class Meta:
+        model = "requests_app.Controller"
+        skip_postgeneration_save = True
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Merchant {n}")
+    identifier = factory.Sequence(lambda n: f"merchant-{n}")
+    callback_hosts = "dsr.merchant.example"
+
+    @factory.post_generation
+    def api_key(self, create: bool, extracted: object, **kwargs: object) -> None:
+        if create:
+            from requests_app.opendsr.services import controller_key_issue
+
+            self.api_key = controller_key_issue(controller=self)  # type: ignore[arg-type]

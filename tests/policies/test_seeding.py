@@ -371,9 +371,9 @@ def test_the_error_names_the_file_relative_to_the_working_directory(
         (
             "smartpos.toml",
             'languages = ["uz"]',
-            'languages = ["uz-cyrl"]',
+            'languages = ["uz-arab"]',
             "organization.languages[0]",
-            "'uz-cyrl' is not one of en, ",
+            "'uz-arab' is not one of en, ",
         ),
         (
             "smartpos.toml",

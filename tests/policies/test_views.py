@@ -313,10 +313,11 @@ def test_the_organisation_page_runs_the_same_queries_however_much_it_shows(
             RetentionExemptionFactory.create(rule=rule)
             policy_version_publish(version=version, at=datetime(2025, month, 1, tzinfo=UTC))
 
-    # The organisation, its policies, their history, the versions in force and three prefetches.
+    # The organisation's default language (no cookie or browser language chose one), the
+    # organisation, its policies, their history, the versions in force and three prefetches.
     for organization in (small, large):
         url = org_url(organization)
-        with django_assert_num_queries(7):  # type: ignore[operator]
+        with django_assert_num_queries(8):  # type: ignore[operator]
             response = client.get(url)
         assert response.status_code == 200
 
@@ -332,8 +333,9 @@ def test_the_version_page_runs_a_fixed_number_of_queries(
     policy_version_publish(version=version, at=datetime(2025, 1, 1, tzinfo=UTC))
     url = version_url(version)
 
-    # The organisation, the version, its three prefetches and the version in force.
-    with django_assert_num_queries(6):  # type: ignore[operator]
+    # The organisation's default language, the organisation, the version, its three prefetches
+    # and the version in force.
+    with django_assert_num_queries(7):  # type: ignore[operator]
         response = client.get(url)
 
     assert response.status_code == 200

@@ -1,0 +1,578 @@
+"""The purge engine: delete or anonymise rows in bounded, resumable batches.
+
+A ``PurgeRun`` is planned in one transaction as ``PurgeStep`` rows: per model, per action, per
+primary-key range. Steps run phase by phase (``position``): every model that refers to another
+is emptied before the model it refers to, because the database refuses to delete a row that is
+still referenced (Django's ``on_delete`` is applied in Python, and these deletes are raw SQL).
+The steps of one phase are independent, so several workers share a large job.
+
+Each batch is its own short transaction: it locks its step, takes the next ``batch_size`` rows
+after the step's cursor, deletes (or anonymises) them, and moves the cursor and the counts in the
+same transaction. A worker killed at any point therefore loses at most an uncommitted batch, and
+whoever runs the step next starts after the last committed one: the final state and the counts
+are those of an uninterrupted run. Running a finished step again does nothing.
+
+What a batch may touch is decided afresh in every batch (the "scope"): for a retention rule, the
+rows of the run's organisation whose anchor's trigger started on or before the step's cutoff and
+still holds; for an erasure, the rows it found when it started. A row is only deleted when
+nothing refers to it any more (``SET_NULL`` references are cleared first), so a row still needed
+by a record that stays (an account its retained invoices refer to) is kept, counted as kept,
+never deleted from under that record.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models, transaction
+from django.db.models import Exists, F, Max, Min, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat, Greatest, Left
+from django.utils import timezone
+
+from requests_app.erasure.clocks import clock_for
+from requests_app.erasure.models import (
+    PurgeAction,
+    PurgeKind,
+    PurgeRun,
+    PurgeStep,
+    PurgeTarget,
+)
+from requests_app.subject_data.checks import looks_personal
+from requests_app.subject_data.registry import ErasureAction, Registration, registry
+
+logger = logging.getLogger(__name__)
+
+# Blocking references: the row they point at must stay while they exist. SET_NULL references are
+# cleared instead; DO_NOTHING and SET_DEFAULT are treated as blocking, the safe reading.
+_CLEARED = models.SET_NULL
+
+
+class PurgeError(Exception):
+    """A purge cannot be planned or run as asked; the message says why, in one line."""
+
+
+# --- The registry, seen by the engine ------------------------------------------------------------
+
+
+def registration_for(label: str) -> Registration:
+    """Return the registration of the model called ``label`` (``pos.sale``)."""
+    try:
+        model = apps.get_model(label)
+    except (LookupError, ValueError) as error:
+        raise PurgeError(f"unknown model {label!r}") from error
+    return registry.get(model)
+
+
+def resolve_path(model: type[models.Model], path: str) -> type[models.Model]:
+    """Return the model a ``__`` relation path from ``model`` ends on (``model`` for ``""``)."""
+    current = model
+    for part in path.split("__") if path else []:
+        related = current._meta.get_field(part).related_model
+        if related is None or isinstance(related, str):
+            raise ImproperlyConfigured(f"{model._meta.label}: {path!r} does not follow relations")
+        current = related
+    return current
+
+
+def references_to(model: type[models.Model]) -> list[tuple[type[models.Model], str, Any]]:
+    """Every foreign key (or one-to-one) of another installed model that points at ``model``:
+    the referring model, the key's field name and its ``on_delete``."""
+    found = []
+    for relation in model._meta.related_objects:
+        if relation.many_to_many or not relation.field.concrete:
+            continue
+        child = relation.related_model
+        if isinstance(child, str) or child is model:
+            continue
+        found.append((child, relation.field.name, relation.on_delete))
+    return found
+
+
+def deletion_order(models_to_order: Iterable[type[models.Model]]) -> list[type[models.Model]]:
+    """Order ``models`` so that each comes before every model of the set it refers to.
+
+    Children first, parents last: the order in which raw deletes can go. Ties keep the given
+    order. A cycle cannot be emptied by raw deletes and is refused.
+    """
+    pending = list(dict.fromkeys(models_to_order))
+    members = set(pending)
+    ordered: list[type[models.Model]] = []
+    while pending:
+        for candidate in pending:
+            # A model may go once no other pending model still refers to it.
+            referrers = {child for child, _name, _rule in references_to(candidate)} & members
+            if not referrers & (set(pending) - {candidate}):
+                ordered.append(candidate)
+                pending.remove(candidate)
+                break
+        else:
+            names = ", ".join(m._meta.label for m in pending)
+            raise ImproperlyConfigured(f"the references between {names} form a cycle")
+    return ordered
+
+
+# --- Anonymous values ---------------------------------------------------------------------------
+
+
+def anonymise_fields(registration: Registration) -> tuple[str, ...]:
+    """The fields anonymising a row overwrites: those the registration names, or else every
+    exported field that looks personal."""
+    if registration.erasure.action == ErasureAction.ANONYMISE:
+        return registration.erasure.fields
+    return tuple(
+        name
+        for name in registration.fields
+        if not registration.model_field(name).is_relation
+        and looks_personal(registration.model_field(name))
+    )
+
+
+def _anonymous_value(field: models.Field[Any, Any]) -> Any:
+    """The value an anonymised row holds in ``field``, as an expression; ``None`` for NULL."""
+    if field.null:
+        return None
+    marker = Concat(Value("erased-"), Cast("pk", models.CharField()))
+    if isinstance(field, models.EmailField):
+        return Concat(marker, Value("@invalid"), output_field=models.CharField())
+    if isinstance(field, models.GenericIPAddressField):
+        return Value("0.0.0.0")  # noqa: S104 - a placeholder address, not a bind address
+    if isinstance(field, models.CharField | models.TextField):
+        if field.blank:
+            return Value("")
+        if field.max_length:
+            return Left(marker, field.max_length)
+        return marker
+    raise ImproperlyConfigured(
+        f"{field.model._meta.label}.{field.name} cannot be anonymised (not text and not null)"
+    )
+
+
+def anonymous_update(model: type[models.Model], fields: Iterable[str]) -> tuple[dict[str, Any], Q]:
+    """Return the update that anonymises ``fields`` and the filter of rows already anonymous."""
+    values: dict[str, Any] = {}
+    already = Q()
+    for name in fields:
+        field = model._meta.get_field(name)
+        if not isinstance(field, models.Field):
+            raise ImproperlyConfigured(f"{model._meta.label}.{name} is not a concrete field")
+        value = _anonymous_value(field)
+        values[name] = value
+        already &= Q(**{f"{name}__isnull": True}) if value is None else Q(**{name: value})
+    return values, already
+
+
+# --- Scopes: which rows a step may touch, re-read in every batch ---------------------------------
+
+
+def retention_rows(
+    registration: Registration,
+    *,
+    organization_id: int,
+    trigger: str,
+    cutoff: date,
+    tz: Any,
+) -> QuerySet[Any] | None:
+    """The rows of ``registration`` in the organisation whose retention clock for ``trigger``
+    started on or before ``cutoff`` and whose trigger still holds; ``None`` when the model does
+    not follow ``trigger``."""
+    if trigger not in registration.retention_triggers:
+        return None
+    anchor_model = resolve_path(registration.model, registration.retention_anchor)
+    clock = clock_for(anchor_model, trigger)
+    if clock is None:
+        return None
+    rows = registration.model._base_manager.filter(
+        **{registration.organization_path: organization_id}
+    )
+    due = clock.due(cutoff, tz)
+    if not registration.retention_anchor:
+        return rows.filter(due)
+    anchors = anchor_model._base_manager.filter(due)
+    if registry.is_registered(anchor_model):
+        anchors = anchors.filter(**{registry.get(anchor_model).organization_path: organization_id})
+    return rows.filter(**{f"{registration.retention_anchor}__in": anchors.values("pk")})
+
+
+def _targets(run_id: int, label: str, action: str) -> QuerySet[PurgeTarget]:
+    return PurgeTarget.objects.filter(run_id=run_id, model_label=label, action=action)
+
+
+def step_rows(step: PurgeStep) -> QuerySet[Any]:
+    """The rows ``step`` may touch now (before its key range and cursor are applied)."""
+    run = step.run
+    registration = registration_for(step.model_label)
+    if run.kind == PurgeKind.RETENTION:
+        if run.rule is None or step.cutoff is None:
+            raise PurgeError(f"retention run {run.pk} has a step without a rule or a cutoff")
+        rows = retention_rows(
+            registration,
+            organization_id=run.organization_id,
+            trigger=run.rule.trigger,
+            cutoff=step.cutoff,
+            tz=run.organization.tz,
+        )
+        if rows is None:
+            raise PurgeError(f"{step.model_label} does not follow {run.rule.trigger}")
+        return rows
+    if run.kind == PurgeKind.ERASURE:
+        targets = _targets(run.pk, step.model_label, step.action)
+    else:
+        if run.parent_id is None:
+            raise PurgeError(f"legal hold release {run.pk} names no erasure run")
+        targets = _targets(run.parent_id, step.model_label, PurgeAction.RETAIN).filter(
+            retained_until__lte=run.as_of, released_at__isnull=True
+        )
+    return registration.model._base_manager.filter(
+        **{registration.organization_path: run.organization_id},
+        pk__in=targets.values("object_pk"),
+    )
+
+
+def _deletable(
+    rows: QuerySet[Any], *, keep_referrers: Iterable[type[models.Model]] = ()
+) -> tuple[QuerySet[Any], list[tuple[type[models.Model], str]]]:
+    """Narrow ``rows`` to those nothing blocking refers to; return them with the ``SET_NULL``
+    references to clear first. References from ``keep_referrers`` (rows held under a legal basis)
+    block even when they are ``SET_NULL``: a held row is never changed."""
+    keep = set(keep_referrers)
+    to_clear: list[tuple[type[models.Model], str]] = []
+    for child, field_name, on_delete in references_to(rows.model):
+        if on_delete is _CLEARED and child not in keep:
+            to_clear.append((child, field_name))
+            continue
+        rows = rows.exclude(Exists(child._base_manager.filter(**{field_name: OuterRef("pk")})))
+    return rows, to_clear
+
+
+# --- Planning -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One model and action of a plan, before it is split into key ranges."""
+
+    position: int
+    model_label: str
+    action: str
+    cutoff: date | None = None
+    legal_basis: str = ""
+
+
+def slice_rows() -> int:
+    return int(settings.PURGE_SLICE_ROWS)
+
+
+def steps_create(run: PurgeRun, specs: Iterable[StepSpec]) -> int:
+    """Create the steps of ``run``: each spec split into key ranges of about ``PURGE_SLICE_ROWS``
+    rows; specs with no rows in scope get no step. Return how many steps were created."""
+    created = 0
+    for spec in specs:
+        step = PurgeStep(
+            run=run,
+            position=spec.position,
+            model_label=spec.model_label,
+            action=spec.action,
+            cutoff=spec.cutoff,
+            legal_basis=spec.legal_basis,
+            pk_from=0,
+            pk_to=0,
+        )
+        bounds = step_rows(step).aggregate(low=Min("pk"), high=Max("pk"))
+        low, high = bounds["low"], bounds["high"]
+        if low is None:
+            continue
+        count = step_rows(step).filter(pk__gte=low, pk__lte=high).count()
+        slices = max(1, math.ceil(count / slice_rows()))
+        width = math.ceil((high - low + 1) / slices)
+        steps = []
+        for index in range(slices):
+            start = low + index * width
+            if start > high:
+                break
+            steps.append(
+                PurgeStep(
+                    run=run,
+                    position=spec.position,
+                    model_label=spec.model_label,
+                    action=spec.action,
+                    cutoff=spec.cutoff,
+                    legal_basis=spec.legal_basis,
+                    pk_from=start,
+                    pk_to=min(high, start + width - 1),
+                    # An estimate per range (the rows are not counted range by range).
+                    planned=count // slices + (1 if index < count % slices else 0),
+                )
+            )
+        PurgeStep.objects.bulk_create(steps)
+        created += len(steps)
+    first = PurgeStep.objects.filter(run=run).aggregate(first=Min("position"))["first"]
+    PurgeRun.objects.filter(pk=run.pk).update(position=first or 0)
+    run.position = first or 0
+    return created
+
+
+# --- Executing ----------------------------------------------------------------------------------
+
+
+def _held_models(run: PurgeRun) -> set[type[models.Model]]:
+    """Models with rows this run keeps under a legal basis: their references always block."""
+    labels: set[str] = set()
+    if run.kind == PurgeKind.ERASURE:
+        labels = set(
+            PurgeTarget.objects.filter(run=run, action=PurgeAction.RETAIN)
+            .values_list("model_label", flat=True)
+            .distinct()
+        )
+    else:
+        labels = {entry["model"] for entry in run.retained if entry.get("rows")}
+    return {apps.get_model(label) for label in labels}
+
+
+def _apply(step: PurgeStep, batch: QuerySet[Any]) -> int:
+    """Delete or anonymise the rows of ``batch``; return how many changed."""
+    registration = registration_for(step.model_label)
+    if step.action == PurgeAction.ANONYMISE:
+        values, already = anonymous_update(registration.model, anonymise_fields(registration))
+        return batch.exclude(already).update(**values)
+    deletable, to_clear = _deletable(batch, keep_referrers=_held_models(step.run))
+    for child, field_name in to_clear:
+        child._base_manager.filter(**{f"{field_name}__in": deletable.values("pk")}).update(
+            **{field_name: None}
+        )
+    # Every reference has been removed, cleared or excluded above, so Django's collector would
+    # find nothing to cascade: one DELETE ... WHERE is what its fast path issues too.
+    return int(deletable._raw_delete(deletable.db))
+
+
+def _finish_step(step_id: int, now: datetime) -> None:
+    PurgeStep.objects.filter(pk=step_id, finished_at__isnull=True).update(
+        finished_at=now, heartbeat_at=now, last_error=""
+    )
+
+
+def batch_run(step_id: int, *, batch_size: int | None = None) -> tuple[int, bool]:
+    """Run the next batch of a step in its own transaction; return (rows changed, step done)."""
+    started = time.monotonic()
+    with transaction.atomic():
+        step = (
+            PurgeStep.objects.select_for_update(of=("self",))
+            .select_related("run__organization", "run__rule")
+            .get(pk=step_id)
+        )
+        if step.finished_at is not None:
+            return 0, True
+        size = batch_size or step.run.batch_size
+        rows = step_rows(step)
+        lower = step.cursor if step.cursor is not None else step.pk_from - 1
+        window = rows.filter(pk__gt=lower, pk__lte=step.pk_to)
+        # The key that ends this batch: the size-th due row after the cursor, or the last one.
+        found = list(window.order_by("pk").values_list("pk", flat=True)[size - 1 : size])
+        last = found[0] if found else window.aggregate(last=Max("pk"))["last"]
+        now = timezone.now()
+        if last is None:
+            _finish_step(step.pk, now)
+            return 0, True
+        changed = _apply(step, rows.filter(pk__gt=lower, pk__lte=last))
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        PurgeStep.objects.filter(pk=step.pk).update(
+            cursor=last,
+            rows=F("rows") + changed,
+            batches=F("batches") + 1,
+            longest_batch_ms=Greatest(F("longest_batch_ms"), Value(elapsed_ms)),
+            heartbeat_at=now,
+        )
+        done = not found or last >= step.pk_to
+        if done:
+            _finish_step(step.pk, now)
+    return changed, done
+
+
+def step_work(
+    step_id: int,
+    *,
+    batch_size: int | None = None,
+    budget_seconds: float | None = None,
+    progress: Callable[[int], object] | None = None,
+) -> bool:
+    """Run batches of a step until it is done or ``budget_seconds`` ran out; return whether done.
+
+    A batch that fails records its error on the step and raises; nothing of that batch stays.
+    """
+    deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
+    while True:
+        try:
+            changed, done = batch_run(step_id, batch_size=batch_size)
+        except Exception as error:
+            PurgeStep.objects.filter(pk=step_id).update(
+                last_error=f"{type(error).__name__}: {error}"[:2000], heartbeat_at=timezone.now()
+            )
+            raise
+        if progress is not None:
+            progress(changed)
+        if done:
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+
+
+def pending_steps(run: PurgeRun) -> list[int]:
+    """The unfinished steps of the run's current phase."""
+    return list(
+        PurgeStep.objects.filter(run=run, position=run.position, finished_at__isnull=True)
+        .order_by("pk_from", "pk")
+        .values_list("pk", flat=True)
+    )
+
+
+# What each kind of run does once its last step is done (the erasure issues its certificate).
+FINISHERS: dict[str, Callable[[PurgeRun], None]] = {}
+
+
+def run_advance(run_id: int) -> list[int]:
+    """Move a run to its next phase once the current one is done, or finish it.
+
+    Return the steps that are now due (none while the current phase still has work, and none
+    once the run is finished). The run row is locked, so of many workers finishing the last
+    steps of a phase at once, one moves it on.
+    """
+    with transaction.atomic():
+        run = PurgeRun.objects.select_for_update(of=("self",)).get(pk=run_id)
+        if run.finished_at is not None:
+            return []
+        if PurgeStep.objects.filter(
+            run=run, position=run.position, finished_at__isnull=True
+        ).exists():
+            return []
+        following = PurgeStep.objects.filter(run=run, position__gt=run.position).aggregate(
+            next=Min("position")
+        )["next"]
+        if following is None:
+            _finish_run(run)
+            return []
+        PurgeRun.objects.filter(pk=run.pk).update(position=following)
+        run.position = following
+        return pending_steps(run)
+
+
+def _finish_run(run: PurgeRun) -> None:
+    """Total the steps into the run's evidence and call the kind's finisher (locked run)."""
+    totals: dict[str, dict[str, int]] = {
+        label: dict(counts) for label, counts in (run.totals or {}).items()
+    }
+    column: dict[str, str] = {PurgeAction.DELETE: "deleted", PurgeAction.ANONYMISE: "anonymised"}
+    for label, action, rows in PurgeStep.objects.filter(run=run).values_list(
+        "model_label", "action", "rows"
+    ):
+        counts = totals.setdefault(label, {"deleted": 0, "anonymised": 0, "kept": 0})
+        counts[column[action]] = counts.get(column[action], 0) + int(rows)
+    for label, kept in _kept_after(run).items():
+        totals.setdefault(label, {"deleted": 0, "anonymised": 0, "kept": 0})["kept"] = kept
+    run.totals = totals
+    run.finished_at = timezone.now()
+    PurgeRun.objects.filter(pk=run.pk).update(totals=totals, finished_at=run.finished_at)
+    finisher = FINISHERS.get(run.kind)
+    if finisher is not None:
+        finisher(run)
+    logger.info(
+        "purge run %s finished: %d deleted, %d anonymised, %d kept",
+        run.pk,
+        run.total("deleted"),
+        run.total("anonymised"),
+        run.total("kept"),
+    )
+
+
+def _kept_after(run: PurgeRun) -> dict[str, int]:
+    """Rows a delete step left because something that stays still refers to them."""
+    kept: dict[str, int] = {}
+    for step in PurgeStep.objects.filter(run=run, action=PurgeAction.DELETE).select_related(
+        "run__organization", "run__rule"
+    ):
+        left = step_rows(step).filter(pk__gte=step.pk_from, pk__lte=step.pk_to).count()
+        if left:
+            kept[step.model_label] = kept.get(step.model_label, 0) + left
+    return kept
+
+
+def run_execute(
+    run: PurgeRun,
+    *,
+    batch_size: int | None = None,
+    progress: Callable[[PurgeStep, int], object] | None = None,
+) -> PurgeRun:
+    """Run every remaining step of ``run`` in this process, phase by phase, and finish it."""
+    while True:
+        run.refresh_from_db()
+        if run.finished_at is not None:
+            return run
+        for step_id in pending_steps(run):
+            report = (
+                partial(progress, PurgeStep.objects.get(pk=step_id))
+                if progress is not None
+                else None
+            )
+            step_work(step_id, batch_size=batch_size, progress=report)
+        run_advance(run.pk)
+
+
+def run_dispatch(run: PurgeRun) -> list[int]:
+    """Queue the pending steps of the run's current phase, once the transaction commits."""
+    from requests_app.erasure.tasks import execute_purge_step
+
+    step_ids = pending_steps(run) if run.finished_at is None else []
+    for step_id in step_ids:
+        transaction.on_commit(partial(execute_purge_step.delay, step_id))
+    return step_ids
+
+
+def stall_after() -> timedelta:
+    """How long a step may go without a batch before another worker takes it over."""
+    return timedelta(seconds=int(settings.CELERY_TASK_TIME_LIMIT))
+
+
+def runs_resume_stalled(*, at: datetime | None = None) -> int:
+    """Queue again the steps of unfinished runs that no worker has moved for a while.
+
+    A worker that died mid-step leaves the step unfinished and quiet; one that died between
+    finishing a phase and starting the next leaves a run with no pending step. Both are picked
+    up here; queueing a step twice is harmless (its batches take turns on the step's lock).
+    Return how many steps were queued.
+    """
+    now = at or timezone.now()
+    quiet_since = now - stall_after()
+    queued = 0
+    for run in PurgeRun.objects.filter(finished_at__isnull=True, started_at__lte=quiet_since):
+        for step_id in run_advance(run.pk):
+            transaction.on_commit(partial(_queue, step_id))
+            queued += 1
+        run.refresh_from_db()
+        if run.finished_at is not None:
+            continue
+        stale = PurgeStep.objects.filter(
+            run=run, position=run.position, finished_at__isnull=True
+        ).filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lte=quiet_since))
+        for step_id in stale.values_list("pk", flat=True):
+            transaction.on_commit(partial(_queue, step_id))
+            queued += 1
+    return queued
+
+
+def _queue(step_id: int) -> None:
+    from requests_app.erasure.tasks import execute_purge_step
+
+    execute_purge_step.delay(step_id)
+
+
+def task_budget_seconds() -> float:
+    """How long one task works on a step before handing the rest to a fresh task."""
+    return max(10.0, int(settings.CELERY_TASK_SOFT_TIME_LIMIT) / 2)

@@ -1,0 +1,478 @@
+"""Export packages: what the ZIP holds, that its files agree, and what a failed build leaves."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.storage import FileSystemStorage
+from django.utils import timezone
+
+from policies.models import Organization
+from requests_app.models import EventKind, SubjectRequest
+from requests_app.subject_data.exports import (
+    ArchiveWriter,
+    export_build,
+    export_storage,
+    stall_after,
+)
+from requests_app.subject_data.models import ExportPackage, ExportStatus
+from requests_app.subject_data.registry import registry
+from requests_app.subject_data.schema import data_schema
+from requests_app.subject_data.statements import policy_statements
+from tests.factories import (
+    AccountUserFactory,
+    ConfirmedRequestFactory,
+    LoginFactory,
+    OrganizationFactory,
+    SaleFactory,
+    account_with_every_record,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def exports_location(settings: Any, tmp_path: Path) -> Path:
+    location = tmp_path / "exports"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "exports": {
+            "BACKEND": FileSystemStorage.__module__ + ".FileSystemStorage",
+            "OPTIONS": {"location": location},
+        },
+    }
+    return location
+
+
+@pytest.fixture
+def organization(db: None) -> Organization:
+    created: Organization = OrganizationFactory.create(slug="zpos", name="ZPos System")
+    return created
+
+
+def _request(organization: Organization, **kwargs: Any) -> SubjectRequest:
+    created: SubjectRequest = ConfirmedRequestFactory.create(
+        organization=organization, email="owner@shop.example", **kwargs
+    )
+    return created
+
+
+def _build(request: SubjectRequest) -> tuple[ExportPackage, zipfile.ZipFile, bytes]:
+    package = ExportPackage.objects.create(request=request, kind=request.request_type)
+    built = export_build(package_id=package.pk)
+    assert built is not None
+    with export_storage().open(built.file_path, "rb") as stored:
+        content = stored.read()
+    return built, zipfile.ZipFile(io.BytesIO(content)), content
+
+
+def _data(archive: zipfile.ZipFile) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(archive.read("data.json"))
+    return data
+
+
+def _ids_by_model(data: dict[str, Any]) -> dict[str, set[int]]:
+    found: dict[str, set[int]] = {}
+    for records in data["categories"].values():
+        for record in records:
+            found.setdefault(record["model"], set()).add(record["id"])
+    return found
+
+
+def test_an_access_export_holds_every_registered_model_and_nothing_of_anyone_else(
+    organization: Organization,
+) -> None:
+    request = _request(organization)
+    expected = account_with_every_record(
+        organization=organization, owner_email="owner@shop.example"
+    )
+    account_with_every_record(organization=organization, owner_email="neighbour@shop.example")
+    # The same address at another vendor is another relationship, not this request's business.
+    elsewhere = OrganizationFactory.create(slug="clopos")
+    account_with_every_record(organization=elsewhere, owner_email="owner@shop.example")
+
+    package, archive, _content = _build(request)
+
+    found = _ids_by_model(_data(archive))
+    assert set(found) == {r.label for r in registry} == set(expected)
+    assert found == expected
+    assert package.status == ExportStatus.READY
+    assert package.total_rows == sum(len(ids) for ids in expected.values())
+    assert package.row_counts["models"] == {label: len(ids) for label, ids in expected.items()}
+
+
+def test_the_manifest_gives_the_size_and_sha256_of_every_file(organization: Organization) -> None:
+    request = _request(organization)
+    account_with_every_record(organization=organization, owner_email="owner@shop.example")
+
+    package, archive, content = _build(request)
+
+    manifest = json.loads(archive.read("manifest.json"))
+    listed = {entry["name"]: entry for entry in manifest["files"]}
+    assert set(listed) | {"manifest.json"} == set(archive.namelist())
+    for name, entry in listed.items():
+        body = archive.read(name)
+        assert entry["size"] == len(body)
+        assert entry["sha256"] == hashlib.sha256(body).hexdigest()
+    assert package.sha256 == hashlib.sha256(content).hexdigest()
+    assert package.size == len(content)
+    assert manifest["request"]["reference"] == request.reference
+    assert manifest["subject"]["email"] == "owner@shop.example"
+    assert manifest["organization"]["slug"] == "zpos"
+    assert manifest["policy_version"]["version"] == "exports"
+    assert manifest["total_rows"] == package.total_rows
+    counts = {c["category"]: c["rows"] for c in manifest["categories"]}
+    assert counts == {k: len(v) for k, v in _data(archive)["categories"].items()}
+
+
+def _csv_text(value: Any) -> str:
+    """How a data.json value must read in the CSV."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def test_each_category_csv_agrees_with_data_json(organization: Organization) -> None:
+    request = _request(organization)
+    account_with_every_record(organization=organization, owner_email="owner@shop.example")
+    AccountUserFactory.create(
+        account__organization=organization,
+        email="owner@shop.example",
+        first_name="Ольга",
+        last_name='O"Neil, Jr.',
+    )
+
+    _package, archive, _content = _build(request)
+
+    data = _data(archive)
+    for category, records in data["categories"].items():
+        rows = list(csv.reader(io.StringIO(archive.read(f"{category}.csv").decode("utf-8"))))
+        header, body = rows[0], rows[1:]
+        assert header[:2] == ["model", "id"]
+        assert len(body) == len(records)
+        for row, record in zip(body, records, strict=True):
+            cells = dict(zip(header, row, strict=True))
+            assert cells["model"] == record["model"]
+            assert cells["id"] == str(record["id"])
+            for name, value in record["fields"].items():
+                assert cells[name] == _csv_text(value), (category, name)
+    assert "Ольга" in archive.read("contact.csv").decode("utf-8")
+
+
+def test_values_are_written_as_documented(organization: Organization) -> None:
+    request = _request(organization)
+    sale = SaleFactory.create(
+        account__organization=organization,
+        total="12345.60",
+        created_at=datetime(2026, 3, 1, 9, 30, tzinfo=timezone.get_current_timezone()),
+    )
+    AccountUserFactory.create(
+        account=sale.account, email="owner@shop.example", role="owner", date_of_birth=None
+    )
+
+    _package, archive, _content = _build(request)
+
+    records = {r["model"]: r for rs in _data(archive)["categories"].values() for r in rs}
+    assert records["pos.sale"]["fields"]["total"] == "12345.60"
+    assert records["pos.sale"]["fields"]["created_at"] == "2026-03-01T09:30:00.000000+00:00"
+    assert records["pos.account"]["fields"]["subscription_active"] is True
+    assert records["pos.account"]["fields"]["licence_paid_until"] == (
+        sale.account.licence_paid_until.isoformat()
+    )
+    assert records["pos.accountuser"]["fields"]["date_of_birth"] is None
+    assert records["pos.accountuser"]["fields"]["account"] == sale.account.pk
+
+
+# --- data.json against the published schema, with a validator for the keywords the schema uses --
+
+KNOWN_KEYWORDS = {
+    "$schema", "$id", "$defs", "$ref", "title", "description", "type", "required",
+    "additionalProperties", "properties", "items", "oneOf", "const", "enum", "pattern",
+    "format", "maxLength",
+}  # fmt: skip
+TYPES: dict[str, Any] = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+    "null": type(None),
+}
+
+
+def _keywords(schema: Any) -> set[str]:
+    if not isinstance(schema, dict):
+        return set()
+    found = set(schema)
+    for key, value in schema.items():
+        if key in ("properties", "$defs"):
+            for sub in value.values():
+                found |= _keywords(sub)
+        elif key == "items":
+            found |= _keywords(value)
+        elif key == "oneOf":
+            for sub in value:
+                found |= _keywords(sub)
+    return found
+
+
+def _is_type(value: Any, name: str) -> bool:
+    if name == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if name == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, TYPES[name])
+
+
+def _errors(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str) -> list[str]:
+    if "$ref" in schema:
+        return _errors(value, root["$defs"][schema["$ref"].removeprefix("#/$defs/")], root, path)
+    if "oneOf" in schema:
+        matching = [s for s in schema["oneOf"] if not _errors(value, s, root, path)]
+        return [] if len(matching) == 1 else [f"{path} matches {len(matching)} of oneOf"]
+    errors = []
+    if "const" in schema and value != schema["const"]:
+        errors.append(f"{path} is not {schema['const']!r}")
+    if "enum" in schema and value not in schema["enum"]:
+        errors.append(f"{path} is not one of {schema['enum']}")
+    if "type" in schema:
+        names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        if not any(_is_type(value, n) for n in names):
+            return [f"{path} is not {names}"]
+    if isinstance(value, dict):
+        errors += [f"{path} lacks {k}" for k in schema.get("required", []) if k not in value]
+        properties = schema.get("properties", {})
+        if schema.get("additionalProperties") is False:
+            errors += [f"{path} has extra {k}" for k in value if k not in properties]
+        for key, sub in properties.items():
+            if key in value:
+                errors += _errors(value[key], sub, root, f"{path}.{key}")
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            errors += _errors(item, schema["items"], root, f"{path}[{index}]")
+    if isinstance(value, str):
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            errors.append(f"{path} does not match {schema['pattern']}")
+        if len(value) > schema.get("maxLength", len(value)):
+            errors.append(f"{path} is too long")
+        parse = {"date-time": datetime.fromisoformat, "date": date.fromisoformat}
+        if schema.get("format") in parse:
+            try:
+                parse[schema["format"]](value)
+            except ValueError:
+                errors.append(f"{path} is not a {schema['format']}")
+    return errors
+
+
+def test_data_json_follows_the_published_schema(organization: Organization) -> None:
+    request = _request(organization)
+    account_with_every_record(organization=organization, owner_email="owner@shop.example")
+    _package, archive, _content = _build(request)
+    schema = data_schema()
+
+    data = _data(archive)
+
+    assert _keywords(schema) <= KNOWN_KEYWORDS
+    assert _errors(data, schema, schema, "$") == []
+    assert data["$schema"] == schema["$id"]
+
+
+def test_the_schema_catches_a_record_that_does_not_follow_it(organization: Organization) -> None:
+    request = _request(organization)
+    account_with_every_record(organization=organization, owner_email="owner@shop.example")
+    _package, archive, _content = _build(request)
+    schema = data_schema()
+    data = _data(archive)
+
+    data["categories"]["transaction"][0]["fields"]["unexpected"] = 1
+    data["categories"]["payment"][0]["fields"]["amount"] = 399000.0
+
+    assert len(_errors(data, schema, schema, "$")) == 2
+
+
+def test_a_portability_export_holds_only_what_the_subject_provided_or_generated(
+    organization: Organization,
+) -> None:
+    request = _request(organization, request_type="portability")
+    expected = account_with_every_record(
+        organization=organization, owner_email="owner@shop.example"
+    )
+
+    package, archive, _content = _build(request)
+
+    found = _ids_by_model(_data(archive))
+    assert "pos.invoice" not in found
+    assert found == {k: v for k, v in expected.items() if k != "pos.invoice"}
+    assert package.kind == "portability"
+    manifest_models = {m["model"] for c in json.loads(archive.read("manifest.json"))["categories"]
+                       for m in c["models"]}  # fmt: skip
+    assert "pos.invoice" not in manifest_models
+
+
+def test_the_access_summary_states_purposes_recipients_and_retention_in_the_subjects_language(
+    organization: Organization,
+) -> None:
+    request = _request(organization, language="ru")
+    account_with_every_record(organization=organization, owner_email="owner@shop.example")
+
+    _package, archive, _content = _build(request)
+
+    summary = archive.read("summary.html").decode("utf-8")
+    assert '<html lang="ru"' in summary
+    assert "2. How We Use Your Information" in summary
+    assert "To provide and manage the point-of-sale service" in summary
+    assert "3. Sharing Your Information" in summary
+    assert "Tax Code, art. 90" in summary  # the retention exemption's legal basis
+    assert request.reference in summary
+
+
+def test_the_portability_summary_does_not_restate_the_policy(organization: Organization) -> None:
+    request = _request(organization, request_type="portability")
+
+    _package, archive, _content = _build(request)
+
+    summary = archive.read("summary.html").decode("utf-8")
+    assert "How We Use Your Information" not in summary
+    assert "data.json" in summary
+
+
+def test_rows_are_streamed_in_chunks_smaller_than_the_export(
+    organization: Organization, settings: Any
+) -> None:
+    settings.EXPORT_CHUNK_SIZE = 2
+    request = _request(organization)
+    owner = AccountUserFactory.create(
+        account__organization=organization, email="owner@shop.example", role="owner"
+    )
+    sales = {SaleFactory.create(account=owner.account).pk for _ in range(5)}
+
+    package, archive, _content = _build(request)
+
+    assert _ids_by_model(_data(archive))["pos.sale"] == sales
+    assert package.row_counts["categories"]["transaction"] == 5
+
+
+def test_a_failed_build_leaves_no_file_and_tells_staff_why(
+    organization: Organization, exports_location: Path
+) -> None:
+    request = _request(organization)
+    account_with_every_record(organization=organization, owner_email="owner@shop.example")
+    # The finished archive cannot be moved into place: where its directory should be is a file.
+    exports_location.mkdir(parents=True)
+    (exports_location / "packages").write_text("not a directory")
+    package = ExportPackage.objects.create(request=request, kind="access")
+
+    with pytest.raises(OSError, match="packages"):
+        export_build(package_id=package.pk)
+
+    package.refresh_from_db()
+    assert package.status == ExportStatus.FAILED
+    assert package.failure.startswith(("FileExistsError", "NotADirectoryError"))
+    assert package.file_path == package.partial_path == ""
+    assert list((exports_location / "partial").iterdir()) == []
+    event = request.events.filter(kind=EventKind.NOTE).last()
+    assert event is not None
+    assert event.data["export"]["event"] == "build_failed"
+
+
+def test_a_package_already_built_is_not_built_again(organization: Organization) -> None:
+    request = _request(organization)
+    package, _archive, _content = _build(request)
+
+    assert export_build(package_id=package.pk) is None
+
+    again = ExportPackage.objects.get(pk=package.pk)
+    assert (again.status, again.file_path, again.attempts) == (
+        ExportStatus.READY,
+        package.file_path,
+        1,
+    )
+
+
+def test_a_build_whose_worker_died_is_taken_over_once_it_has_surely_stopped(
+    organization: Organization,
+) -> None:
+    request = _request(organization)
+    started = timezone.now()
+    package = ExportPackage.objects.create(
+        request=request, kind="access", status=ExportStatus.BUILDING, attempts=1, started_at=started
+    )
+
+    assert export_build(package_id=package.pk, at=started + stall_after() / 2) is None
+    built = export_build(package_id=package.pk, at=started + stall_after())
+
+    assert built is not None
+    assert (built.status, built.attempts) == (ExportStatus.READY, 2)
+
+
+def test_the_database_and_python_write_the_same_records(organization: Organization) -> None:
+    request = _request(organization)
+    account_with_every_record(organization=organization, owner_email="owner@shop.example")
+    user = AccountUserFactory.create(
+        account__organization=organization,
+        account__registered_address="C:\\Backslash\\Street, 1",
+        email="owner@shop.example",
+        first_name='Zoë "Z", Jr.',
+        last_name="Two\nLines",
+        phone="",
+        role="owner",
+    )
+    LoginFactory.create(user=user, ip_address="2001:db8::1", user_agent="")
+    package = ExportPackage.objects.create(request=request, kind="access")
+    written = {}
+
+    for vendor in ("postgresql", "sqlite"):
+        sink = io.BytesIO()
+        ArchiveWriter(package, generated_at=timezone.now(), vendor=vendor).write(sink)
+        archive = zipfile.ZipFile(sink)
+        categories = _data(archive)["categories"]
+        csvs = {
+            name: list(csv.reader(io.StringIO(archive.read(f"{name}.csv").decode("utf-8"))))
+            for name in categories
+        }
+        written[vendor] = (categories, csvs)
+
+    assert written["postgresql"] == written["sqlite"]
+    assert written["postgresql"][0]["contact"][1]["fields"]["last_name"] == "Two\nLines"
+    assert ["2001:db8::1" in row for row in written["postgresql"][1]["technical"]].count(True) == 1
+
+
+@pytest.mark.parametrize(
+    ("seed", "purposes", "recipients"),
+    [
+        ("zpos", ["2. How We Use Your Information"], ["3. Sharing Your Information"]),
+        (
+            "clopos",
+            ["2. How We Use Information"],
+            ["3. Sharing Information With Third Parties", "9. International Data Transfers"],
+        ),
+        ("pumppos", ["2. How We Use Your Information"], ["3. Data Sharing and Disclosure"]),
+    ],
+)
+def test_the_summary_finds_purposes_and_recipients_in_the_seed_policies(
+    seed: str, purposes: list[str], recipients: list[str]
+) -> None:
+    text = (Path(__file__).resolve().parents[2] / "seeds" / f"{seed}.txt").read_text("utf-8")
+
+    statements = policy_statements(text)
+
+    assert [s.heading for s in statements.purposes] == purposes
+    assert [s.heading for s in statements.recipients] == recipients
+    assert all(s.body for s in statements.purposes + statements.recipients)
+
+
+def test_a_policy_without_such_headings_has_no_sections_to_quote() -> None:
+    statements = policy_statements("We keep your data safe.\nWe never sell it.\n")
+
+    assert not statements.complete
+    assert statements.purposes == statements.recipients == []
