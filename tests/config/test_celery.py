@@ -9,7 +9,10 @@ from config.celery import ping
 def test_a_task_sent_with_delay_is_executed_by_the_real_worker(celery_worker):
     result = ping.delay()
 
-    assert result.get(timeout=30) == {"pong": "ok", "database": "postgresql"}
+    assert result.get(timeout=30, disable_sync_subtasks=False) == {
+        "pong": "ok",
+        "database": "postgresql",
+    }
 
 
 def test_celery_options_come_from_settings():
