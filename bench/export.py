@@ -10,7 +10,8 @@ In a child process it migrates, then creates (once) one subject who owns an acco
 ``--sales`` sales of ``--lines-per-sale`` lines each, besides the few rows of every other POS
 model that ``generate_demo_data`` gives an account. The measuring process then, in the same run:
 
-1. warms the cache with a ``COPY (SELECT ...) TO STDOUT`` of the subject's rows;
+1. warms the cache with a ``COPY (SELECT ...) TO STDOUT`` of the subject's rows (and loads the
+   URLconf, as a worker that has run a task before has);
 2. builds the subject's access export (``export_build``, as the worker does) onto a temporary
    directory, sampling its resident memory every 10 ms;
 3. runs the same ``COPY`` again, for every registered model with the very SQL the export uses.
@@ -22,8 +23,10 @@ RSS growth over the baseline just before it (the target is below 64 MB).
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,8 +39,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# Exports go to a throwaway directory, not the project's var/media.
-os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="dsr-bench-export-"))
+# Exports go to a throwaway directory, not the project's var/media (removed at the end).
+if "MEDIA_ROOT" not in os.environ:
+    os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="dsr-bench-export-")
+    atexit.register(shutil.rmtree, os.environ["MEDIA_ROOT"], ignore_errors=True)
 
 import django  # noqa: E402
 
@@ -205,6 +210,7 @@ def measure(chunk_size: int | None) -> int:
     from requests_app.models import SubjectRequest
     from requests_app.subject_data.exports import export_build, export_storage
     from requests_app.subject_data.models import ExportPackage
+    from requests_app.subject_data.schema import schema_url
     from requests_app.workflow import request_mark_verified
 
     if chunk_size:
@@ -224,6 +230,8 @@ def measure(chunk_size: int | None) -> int:
         request = request_mark_verified(request=submitted.request, at=timezone.now())
 
     warm = copy_rows(request.pk)
+    # Load the URLconf (the package names its schema's URL) as a worker that has run a task has.
+    schema_url()
     ExportPackage.objects.filter(request=request).delete()
     package = ExportPackage.objects.create(request=request, kind="access")
     gc.collect()

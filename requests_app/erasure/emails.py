@@ -59,8 +59,16 @@ def erasure_email_send(*, schedule_id: int, kind: str) -> bool:
     with translation.override(request.language):
         if certificate is not None:
             from requests_app.erasure.erasure import certificate_summary
+            from requests_app.erasure.purge import registration_for
 
             context["summary"] = certificate_summary(certificate.content)
+            context["models"] = [
+                {
+                    **entry,
+                    "name": registration_for(entry["model"]).model._meta.verbose_name_plural,
+                }
+                for entry in certificate.content["models"]
+            ]
         subject = " ".join(render_to_string(f"emails/erasure/{kind}_subject.txt", context).split())
         text = render_to_string(f"emails/erasure/{kind}.txt", context)
         html = render_to_string(f"emails/erasure/{kind}.html", context)

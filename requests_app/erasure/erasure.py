@@ -477,14 +477,13 @@ def certificate_summary(content: dict[str, Any]) -> str:
     deleted = sum(m["deleted"] for m in content["models"])
     anonymised = sum(m["anonymised"] for m in content["models"])
     parts = [
+        _("Your data was erased."),
+        ngettext("%(count)d record was deleted.", "%(count)d records were deleted.", deleted)
+        % {"count": deleted},
         ngettext(
-            "Your data was erased: %(count)d record was deleted",
-            "Your data was erased: %(count)d records were deleted",
-            deleted,
+            "%(count)d record was anonymised.", "%(count)d records were anonymised.", anonymised
         )
-        % {"count": deleted}
-        + ngettext(" and %(count)d was anonymised.", " and %(count)d were anonymised.", anonymised)
-        % {"count": anonymised}
+        % {"count": anonymised},
     ]
     for entry in content["retained"]:
         parts.append(
@@ -497,7 +496,7 @@ def certificate_summary(content: dict[str, Any]) -> str:
             )
             % {
                 "count": entry["rows"],
-                "category": entry["category_name"].lower(),
+                "category": str(DataCategory(entry["category"]).label).lower(),
                 "basis": entry["legal_basis"],
                 "until": entry["until"],
             }
@@ -521,7 +520,9 @@ def erasure_finish(run: PurgeRun) -> None:
     ErasureSchedule.objects.filter(pk=schedule.pk).update(
         status=ErasureStatus.DONE, finished_at=now
     )
-    content = certificate_content(schedule, run, at=now)
+    # The stored certificate is evidence: always in English, whoever's language is active.
+    with translation.override("en"):
+        content = certificate_content(schedule, run, at=now)
     certificate = ErasureCertificate.objects.create(
         schedule=schedule,
         request=request,

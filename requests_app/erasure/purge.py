@@ -6,11 +6,13 @@ is emptied before the model it refers to, because the database refuses to delete
 still referenced (Django's ``on_delete`` is applied in Python, and these deletes are raw SQL).
 The steps of one phase are independent, so several workers share a large job.
 
-Each batch is its own short transaction: it locks its step, takes the next ``batch_size`` rows
-after the step's cursor, deletes (or anonymises) them, and moves the cursor and the counts in the
-same transaction. A worker killed at any point therefore loses at most an uncommitted batch, and
-whoever runs the step next starts after the last committed one: the final state and the counts
-are those of an uninterrupted run. Running a finished step again does nothing.
+Each batch is its own short transaction: it locks its step, takes at most ``batch_size`` rows
+after the step's cursor (the next ``batch_size`` keys where due rows are dense, as a raw ``DELETE
+... WHERE id BETWEEN`` would; the next ``batch_size`` due rows where they are sparse), deletes
+(or anonymises) them, and moves the cursor and the counts in the same transaction. A worker
+killed at any point therefore loses at most an uncommitted batch, and whoever runs the step next
+starts after the last committed one: the final state and the counts are those of an
+uninterrupted run. Running a finished step again does nothing.
 
 What a batch may touch is decided afresh in every batch (the "scope"): for a retention rule, the
 rows of the run's organisation whose anchor's trigger started on or before the step's cutoff and
@@ -35,7 +37,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
-from django.db.models import Exists, F, Max, Min, OuterRef, Q, QuerySet, Value
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat, Greatest, Left
 from django.utils import timezone
 
@@ -191,16 +193,22 @@ def retention_rows(
     clock = clock_for(anchor_model, trigger)
     if clock is None:
         return None
-    rows = registration.model._base_manager.filter(
-        **{registration.organization_path: organization_id}
-    )
+    organization = {registration.organization_path: organization_id}
     due = clock.due(cutoff, tz)
     if not registration.retention_anchor:
-        return rows.filter(due)
+        return registration.model._base_manager.filter(due, **organization)
     anchors = anchor_model._base_manager.filter(due)
+    path = registration.retention_anchor
     if registry.is_registered(anchor_model):
-        anchors = anchors.filter(**{registry.get(anchor_model).organization_path: organization_id})
-    return rows.filter(**{f"{registration.retention_anchor}__in": anchors.values("pk")})
+        anchor_organization = registry.get(anchor_model).organization_path
+        anchors = anchors.filter(**{anchor_organization: organization_id})
+        if registration.organization_path == f"{path}__{anchor_organization}":
+            # The row's organisation is its anchor's, which the anchors are already limited to:
+            # no join to the organisation, so each batch's DELETE stays a single-table statement.
+            organization = {}
+    return registration.model._base_manager.filter(
+        **organization, **{f"{path}__in": anchors.values("pk")}
+    )
 
 
 def _targets(run_id: int, label: str, action: str) -> QuerySet[PurgeTarget]:
@@ -287,11 +295,10 @@ def steps_create(run: PurgeRun, specs: Iterable[StepSpec]) -> int:
             pk_from=0,
             pk_to=0,
         )
-        bounds = step_rows(step).aggregate(low=Min("pk"), high=Max("pk"))
-        low, high = bounds["low"], bounds["high"]
+        bounds = step_rows(step).aggregate(low=Min("pk"), high=Max("pk"), count=Count("pk"))
+        low, high, count = bounds["low"], bounds["high"], bounds["count"]
         if low is None:
             continue
-        count = step_rows(step).filter(pk__gte=low, pk__lte=high).count()
         slices = max(1, math.ceil(count / slice_rows()))
         width = math.ceil((high - low + 1) / slices)
         steps = []
@@ -360,6 +367,13 @@ def _finish_step(step_id: int, now: datetime) -> None:
     )
 
 
+def _dense(step: PurgeStep, lower: int) -> bool:
+    """Whether at least half the keys the step went through so far were rows it changed (the
+    first batch assumes so); then the next batch is a plain key range."""
+    passed = lower - step.pk_from + 1
+    return passed <= 0 or step.rows * 2 >= passed
+
+
 def batch_run(step_id: int, *, batch_size: int | None = None) -> tuple[int, bool]:
     """Run the next batch of a step in its own transaction; return (rows changed, step done)."""
     started = time.monotonic()
@@ -374,14 +388,21 @@ def batch_run(step_id: int, *, batch_size: int | None = None) -> tuple[int, bool
         size = batch_size or step.run.batch_size
         rows = step_rows(step)
         lower = step.cursor if step.cursor is not None else step.pk_from - 1
-        window = rows.filter(pk__gt=lower, pk__lte=step.pk_to)
-        # The key that ends this batch: the size-th due row after the cursor, or the last one.
-        found = list(window.order_by("pk").values_list("pk", flat=True)[size - 1 : size])
-        last = found[0] if found else window.aggregate(last=Max("pk"))["last"]
         now = timezone.now()
-        if last is None:
-            _finish_step(step.pk, now)
-            return 0, True
+        if _dense(step, lower):
+            # Keys ``size`` apart hold at most ``size`` rows: where most keys are due, the batch
+            # is the next key range, as a raw ``DELETE ... WHERE id BETWEEN`` would take it.
+            last = min(lower + size, step.pk_to)
+            found = True
+        else:
+            # Sparse: the batch ends at the size-th due row after the cursor (or the last one).
+            window = rows.filter(pk__gt=lower, pk__lte=step.pk_to)
+            keys = list(window.order_by("pk").values_list("pk", flat=True)[size - 1 : size])
+            found = bool(keys)
+            last = keys[0] if keys else window.aggregate(last=Max("pk"))["last"]
+            if last is None:
+                _finish_step(step.pk, now)
+                return 0, True
         changed = _apply(step, rows.filter(pk__gt=lower, pk__lte=last))
         elapsed_ms = int((time.monotonic() - started) * 1000)
         PurgeStep.objects.filter(pk=step.pk).update(
@@ -526,10 +547,17 @@ def run_execute(
 
 
 def run_dispatch(run: PurgeRun) -> list[int]:
-    """Queue the pending steps of the run's current phase, once the transaction commits."""
+    """Queue the pending steps of the run's current phase, once the transaction commits.
+
+    A run with nothing to do in its phase (a rule no row is due under, a subject with no data)
+    is moved on, or finished, here: no worker task would ever do it.
+    """
     from requests_app.erasure.tasks import execute_purge_step
 
     step_ids = pending_steps(run) if run.finished_at is None else []
+    if not step_ids and run.finished_at is None:
+        step_ids = run_advance(run.pk)
+        run.refresh_from_db()
     for step_id in step_ids:
         transaction.on_commit(partial(execute_purge_step.delay, step_id))
     return step_ids

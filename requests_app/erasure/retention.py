@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, models, transaction
@@ -436,8 +437,6 @@ def retention_notice_send(*, notice_id: int) -> bool:
         return False
     rule = notice.rule
     organization = rule.version.policy.organization
-    from django.apps import apps
-
     anchor_model = apps.get_model(notice.anchor_label)
     anchor = anchor_model._base_manager.filter(pk=notice.anchor_pk).first()
     clock = clock_for(anchor_model, rule.trigger)

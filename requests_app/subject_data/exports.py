@@ -6,8 +6,9 @@ size and SHA-256 of every other file). See ``records`` for how values are writte
 
 Bounded memory: each model's rows come from the database in chunks of ``EXPORT_CHUNK_SIZE``
 (server-side cursors on PostgreSQL, all read from one snapshot) and go straight into the archive;
-``data.json`` is written record by record while each category's CSV is spooled to a temporary
-file on the worker's disk and copied into the archive afterwards, so the database is read once.
+``data.json`` is written chunk by chunk while each category's CSV is spooled to a temporary file
+on the worker's disk (``tempfile``'s directory, about a third of ``data.json``'s size) and copied
+into the archive afterwards, so the database is read once.
 The archive is written as a stream (it never seeks), so the same code writes to local disk or to
 an object store.
 

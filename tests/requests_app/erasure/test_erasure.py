@@ -329,3 +329,19 @@ def test_records_kept_under_a_legal_hold_are_deleted_when_it_ends(
     )
     assert holds_release_start(as_of=date(2032, 12, 31)) == []
     assert request.events.filter(data__erasure__event="hold_ended").exists()
+
+
+def test_a_subject_with_no_data_gets_a_certificate_saying_so(
+    zpos: Organization, officer: User, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    request = _deletion(zpos, email="nobody@example.com")
+    _approve(request, officer, django_capture_on_commit_callbacks)
+
+    (run,) = _execute_due(APPROVED + timedelta(days=8), django_capture_on_commit_callbacks)
+
+    request.refresh_from_db()
+    certificate = ErasureCertificate.objects.get(request=request)
+    assert run.steps.count() == 0
+    assert request.status == RequestStatus.COMPLETED
+    assert all(m["deleted"] == m["anonymised"] == 0 for m in certificate.content["models"])
+    assert certificate.content["retained"] == []

@@ -272,3 +272,38 @@ def test_a_run_whose_phase_finished_but_was_not_advanced_is_moved_on(
         runs_resume_stalled()
 
     assert PurgeRun.objects.get(pk=run.pk).is_finished
+
+
+def test_sparse_due_rows_are_batched_by_count_not_by_empty_key_ranges(zpos: Organization) -> None:
+    rule = rule_of(retention_version(zpos, rules=[ZPOS_RULE]), "account-deleted")
+    due = merchant(zpos, deleted_at=DUE, sales=0)
+    stays = merchant(zpos, sales=0)
+    (due_account,) = due["pos.account"]
+    (staying_account,) = stays["pos.account"]
+    # One due sale in every five keys.
+    Sale.objects.bulk_create(
+        Sale(
+            account_id=due_account if n % 5 == 0 else staying_account,
+            number=f"N-{n}",
+            total="1.00",
+        )
+        for n in range(200)
+    )
+
+    run = run_execute(retention_run_start(rule=rule, as_of=AS_OF, batch_size=4))
+
+    step = PurgeStep.objects.get(run=run, model_label="pos.sale")
+    assert step.rows == 40
+    assert step.batches <= 40 // 4 + 2
+    assert not Sale.objects.filter(account_id=due_account).exists()
+    assert Sale.objects.filter(account_id=staying_account).count() == 160
+
+
+def test_a_run_with_nothing_due_is_finished_when_dispatched(zpos: Organization) -> None:
+    run = _start(zpos)  # no merchant at all
+
+    assert purge.run_dispatch(run) == []
+
+    run.refresh_from_db()
+    assert run.is_finished
+    assert run.total("deleted") == 0
