@@ -36,8 +36,8 @@ from typing import Any
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models, transaction
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Value
+from django.db import connections, models, transaction
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Value, sql
 from django.db.models.functions import Cast, Concat, Greatest, Left
 from django.utils import timezone
 
@@ -345,20 +345,90 @@ def _held_models(run: PurgeRun) -> set[type[models.Model]]:
     return {apps.get_model(label) for label in labels}
 
 
-def _apply(step: PurgeStep, batch: QuerySet[Any]) -> int:
-    """Delete or anonymise the rows of ``batch``; return how many changed."""
-    registration = registration_for(step.model_label)
-    if step.action == PurgeAction.ANONYMISE:
-        values, already = anonymous_update(registration.model, anonymise_fields(registration))
-        return batch.exclude(already).update(**values)
-    deletable, to_clear = _deletable(batch, keep_referrers=_held_models(step.run))
-    for child, field_name in to_clear:
-        child._base_manager.filter(**{f"{field_name}__in": deletable.values("pk")}).update(
-            **{field_name: None}
-        )
-    # Every reference has been removed, cleared or excluded above, so Django's collector would
-    # find nothing to cascade: one DELETE ... WHERE is what its fast path issues too.
-    return int(deletable._raw_delete(deletable.db))
+# Key bounds no table holds (negative, within every integer column's range): a step's statements
+# are compiled once with these, and each batch runs them with its own bounds in their place.
+_LOWER, _UPPER = -2_147_483_001, -2_147_483_002
+
+
+@dataclass(frozen=True)
+class _Statement:
+    text: str
+    params: tuple[Any, ...]
+    using: str
+
+    @classmethod
+    def compiled(cls, query: sql.Query, using: str) -> _Statement:
+        text, params = query.get_compiler(using).as_sql()
+        for bound in (_LOWER, _UPPER):
+            if list(params).count(bound) != 1:
+                raise PurgeError(f"cannot compile a batch statement: {text}")
+        return cls(text, tuple(params), using)
+
+    def run(self, lower: int, upper: int) -> int:
+        bounds = {_LOWER: lower, _UPPER: upper}
+        params = [bounds.get(p, p) if type(p) is int else p for p in self.params]
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(self.text, params)
+            return int(cursor.rowcount)
+
+
+def _update(rows: QuerySet[Any], values: dict[str, Any]) -> sql.Query:
+    query = rows.query.chain(sql.UpdateQuery)
+    query.add_update_values(values)
+    return query
+
+
+def _delete(rows: QuerySet[Any]) -> sql.Query:
+    query = rows.query.clone()
+    query.__class__ = sql.DeleteQuery
+    return query
+
+
+@dataclass(frozen=True)
+class StepStatements:
+    """What one batch of a step runs, compiled once per step: the SQL is the same for every
+    batch but for its key bounds, and the database evaluates the scope afresh each time.
+
+    A delete first clears the ``SET_NULL`` references to the rows it deletes, then deletes the
+    rows nothing refers to any more; an anonymisation updates the rows not anonymous yet. The
+    last statement's row count is the batch's.
+    """
+
+    statements: tuple[_Statement, ...]
+
+    @classmethod
+    def for_step(cls, step: PurgeStep) -> StepStatements:
+        registration = registration_for(step.model_label)
+        rows = step_rows(step)
+        batch = rows.filter(pk__gt=_LOWER, pk__lte=_UPPER)
+        if step.action == PurgeAction.ANONYMISE:
+            values, already = anonymous_update(registration.model, anonymise_fields(registration))
+            queries = [_update(batch.exclude(already), values)]
+        else:
+            deletable, to_clear = _deletable(batch, keep_referrers=_held_models(step.run))
+            queries = [
+                _update(
+                    child._base_manager.filter(**{f"{field_name}__in": deletable.values("pk")}),
+                    {field_name: None},
+                )
+                for child, field_name in to_clear
+            ]
+            # Every reference has been removed, cleared or excluded above, so Django's collector
+            # would find nothing to cascade: one DELETE ... WHERE is what its fast path issues.
+            queries.append(_delete(deletable))
+        return cls(tuple(_Statement.compiled(query, rows.db) for query in queries))
+
+    def run(self, lower: int, upper: int) -> int:
+        changed = 0
+        for statement in self.statements:
+            changed = statement.run(lower, upper)
+        return changed
+
+
+def _apply(statements: StepStatements, lower: int, upper: int) -> int:
+    """Delete or anonymise the step's rows with keys in (``lower``, ``upper``]; return how many
+    changed."""
+    return statements.run(lower, upper)
 
 
 def _finish_step(step_id: int, now: datetime) -> None:
@@ -374,19 +444,23 @@ def _dense(step: PurgeStep, lower: int) -> bool:
     return passed <= 0 or step.rows * 2 >= passed
 
 
-def batch_run(step_id: int, *, batch_size: int | None = None) -> tuple[int, bool]:
-    """Run the next batch of a step in its own transaction; return (rows changed, step done)."""
+def batch_run(
+    step_id: int,
+    *,
+    batch_size: int | None = None,
+    statements: StepStatements | None = None,
+) -> tuple[int, bool]:
+    """Run the next batch of a step in its own transaction; return (rows changed, step done).
+
+    ``statements`` are the step's, compiled by the caller that runs many batches of it.
+    """
     started = time.monotonic()
     with transaction.atomic():
-        step = (
-            PurgeStep.objects.select_for_update(of=("self",))
-            .select_related("run__organization", "run__rule")
-            .get(pk=step_id)
-        )
+        # The step alone is locked and read; its run is only read when needed.
+        step = PurgeStep.objects.select_for_update().get(pk=step_id)
         if step.finished_at is not None:
             return 0, True
         size = batch_size or step.run.batch_size
-        rows = step_rows(step)
         lower = step.cursor if step.cursor is not None else step.pk_from - 1
         now = timezone.now()
         if _dense(step, lower):
@@ -396,14 +470,14 @@ def batch_run(step_id: int, *, batch_size: int | None = None) -> tuple[int, bool
             found = True
         else:
             # Sparse: the batch ends at the size-th due row after the cursor (or the last one).
-            window = rows.filter(pk__gt=lower, pk__lte=step.pk_to)
+            window = step_rows(step).filter(pk__gt=lower, pk__lte=step.pk_to)
             keys = list(window.order_by("pk").values_list("pk", flat=True)[size - 1 : size])
             found = bool(keys)
             last = keys[0] if keys else window.aggregate(last=Max("pk"))["last"]
             if last is None:
                 _finish_step(step.pk, now)
                 return 0, True
-        changed = _apply(step, rows.filter(pk__gt=lower, pk__lte=last))
+        changed = _apply(statements or StepStatements.for_step(step), lower, last)
         elapsed_ms = int((time.monotonic() - started) * 1000)
         PurgeStep.objects.filter(pk=step.pk).update(
             cursor=last,
@@ -430,9 +504,12 @@ def step_work(
     A batch that fails records its error on the step and raises; nothing of that batch stays.
     """
     deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
+    step = PurgeStep.objects.select_related("run__organization", "run__rule").get(pk=step_id)
+    statements = StepStatements.for_step(step)
+    size = batch_size or step.run.batch_size
     while True:
         try:
-            changed, done = batch_run(step_id, batch_size=batch_size)
+            changed, done = batch_run(step_id, batch_size=size, statements=statements)
         except Exception as error:
             PurgeStep.objects.filter(pk=step_id).update(
                 last_error=f"{type(error).__name__}: {error}"[:2000], heartbeat_at=timezone.now()

@@ -204,8 +204,8 @@ def test_a_failed_batch_changes_nothing_and_records_its_error(
     before = surviving()
     real_apply = purge._apply
 
-    def apply_then_crash(step: PurgeStep, batch: Any) -> int:
-        real_apply(step, batch)
+    def apply_then_crash(statements: Any, lower: int, upper: int) -> int:
+        real_apply(statements, lower, upper)
         raise RuntimeError("the worker lost its database connection")
 
     monkeypatch.setattr(purge, "_apply", apply_then_crash)
