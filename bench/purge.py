@@ -372,9 +372,16 @@ def raw_limit(database: str, batch_size: int) -> dict[str, Any]:
 # --- The kill test ------------------------------------------------------------------------------
 
 
-def kill_test(database: str, *, kills: int, as_of: str, batch_size: int, longest: float) -> int:
-    """Kill ``manage.py purge`` ``kills`` times at random points, then let it finish; return how
-    many kills landed on a running process."""
+def kill_test(database: str, *, kills: int, as_of: str, batch_size: int) -> int:
+    """Kill ``manage.py purge`` ``kills`` times at random points while it purges, then let it
+    finish; return how many kills landed on a purge in progress.
+
+    The first kill lands at a random moment of start-up and planning; each later one after a
+    random number of committed batches (1 to 4) and a random fraction of the next batch, so
+    kills fall inside transactions as well as between them.
+    """
+    import psycopg
+
     command = [
         sys.executable,
         str(ROOT / "manage.py"),
@@ -391,15 +398,33 @@ def kill_test(database: str, *, kills: int, as_of: str, batch_size: int, longest
     env = {**os.environ, "DATABASE_URL": _url(database)}
     chance = random.Random()
     landed = 0
-    for _ in range(kills):
-        process = subprocess.Popen(command, cwd=ROOT, env=env)
-        # Start-up takes a second or two; the purge itself about as long as the engine's run.
-        time.sleep(chance.uniform(0.5, 2.0 + longest))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            landed += 1
-        process.wait()
-    subprocess.run(command, cwd=ROOT, env=env, check=True)
+
+    def progress(connection: psycopg.Connection[Any]) -> tuple[int, bool]:
+        """Batches committed so far, and whether the run is finished."""
+        row = connection.execute(
+            "SELECT coalesce(sum(s.batches), 0), bool_and(r.finished_at IS NOT NULL) "
+            "FROM requests_app_purgerun r LEFT JOIN requests_app_purgestep s ON s.run_id = r.id"
+        ).fetchone()
+        return (int(row[0]), bool(row[1])) if row else (0, False)
+
+    with psycopg.connect(_url(database), autocommit=True) as watcher:
+        for number in range(kills):
+            process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            if number == 0:
+                time.sleep(chance.uniform(0.2, 3.0))
+            else:
+                before, _finished = progress(watcher)
+                wanted = before + chance.randint(1, 4)
+                while process.poll() is None and progress(watcher)[0] < wanted:
+                    time.sleep(0.002)
+                time.sleep(chance.uniform(0, 0.03))
+            if process.poll() is None and not progress(watcher)[1]:
+                process.send_signal(signal.SIGKILL)
+                landed += 1
+            process.wait()
+    subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     return landed
 
 
@@ -510,21 +535,25 @@ def main() -> int:
                 kills=options.kills,
                 as_of=ours["as_of"],
                 batch_size=options.batch_size,
-                longest=ours["seconds"],
             )
             uninterrupted = _child("fingerprint", names["engine"])
             resumed = _child("fingerprint", names["kill"])
             same = uninterrupted == resumed
+            verdict = "EQUAL to" if same else "DIFFERENT from"
             print(
-                f"kill test: SIGKILL {landed} of {options.kills} times at random points, then "
-                f"resumed: final state {'EQUAL to' if same else 'DIFFERENT from'} the "
-                f"uninterrupted run ({len(POS_TABLES)} tables and the run's counts compared)"
+                f"kill test: SIGKILL {landed} of {options.kills} times at random points of a "
+                f"purge in progress, then resumed: final state {verdict} the uninterrupted run "
+                f"({len(POS_TABLES)} tables and the run's counts compared) "
+                f"{'PASS' if same and landed == options.kills else 'FAIL'}"
             )
             if not same:
                 for table, value in uninterrupted["tables"].items():
                     if resumed["tables"][table] != value:
                         print(f"  {table}: {value} != {resumed['tables'][table]}")
                 print(f"  runs: {uninterrupted['runs']} != {resumed['runs']}")
+                return 1
+            if landed < options.kills:
+                print("  the purge finished before every kill landed: use more --sales")
                 return 1
         return 0
     finally:

@@ -33,6 +33,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
+import psycopg
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -367,8 +368,17 @@ class _Statement:
     def run(self, lower: int, upper: int) -> int:
         bounds = {_LOWER: lower, _UPPER: upper}
         params = [bounds.get(p, p) if type(p) is int else p for p in self.params]
-        with connections[self.using].cursor() as cursor:
-            cursor.execute(self.text, params)
+        connection = connections[self.using]
+        if connection.vendor != "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(self.text, params)
+                return int(cursor.rowcount)
+        # Django's cursors bind parameters on the client, so PostgreSQL would plan the same
+        # statement again for every batch; a server-binding cursor lets it prepare the statement
+        # once per connection (the plan of a batch over a few thousand keys does not change).
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(self.text, params, prepare=True)
             return int(cursor.rowcount)
 
 
