@@ -9,7 +9,5 @@ class PosConfig(AppConfig):
     verbose_name = _("Point of sale (sample business data)")
 
     def ready(self) -> None:
-        # Register where the POS keeps personal data, and the check that holds every project
-        # model to being registered or excluded.
+        # Register where the POS keeps personal data (requests_app's check holds it to that).
         from pos import subject_data  # noqa: F401
-        from requests_app.subject_data import checks  # noqa: F401

@@ -2,8 +2,10 @@
 
 Nothing about a request is edited through a form. The queue (changelist) shows where each
 request stands against its deadline and filters and sorts by it; the record (change page) is
-read-only, with the audit trail inline, and offers the actions the user's role allows in the
-request's status (``admin_actions``); metrics and the evidence record are ``admin_reports``.
+read-only, with its export packages and the audit trail inline, and offers the actions the
+user's role allows in the request's status (``admin_actions``), joined by the correction, erasure
+and export steps (``erasure.admin``, ``subject_data.admin``); metrics and the evidence record are
+``admin_reports``.
 Who sees which requests is ``requests_app.roles``' business. Nobody, superusers included, adds,
 edits or deletes a request or an audit event here.
 """
@@ -37,7 +39,8 @@ from requests_app.models import (
     TokenPurpose,
     effective_due,
 )
-from requests_app.subject_data import admin as _export_admin  # noqa: F401  (registers it)
+from requests_app.subject_data.admin import ExportPackageInline, create_export_package
+from requests_app.subject_data.admin import staff_links as export_staff_links
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -143,7 +146,8 @@ class SubjectRequestAdmin(RequestActionsMixin, RequestReportsMixin, ReadOnlyAdmi
     # The soonest deadline first; requests without one (not yet verified) last.
     ordering = [effective_due().asc(nulls_last=True), "pk"]
     list_per_page = 100
-    inlines = [RequestEventInline]
+    actions = [*RequestActionsMixin.actions, create_export_package]
+    inlines = [ExportPackageInline, RequestEventInline]
     fieldsets = [
         (
             None,
@@ -201,6 +205,9 @@ class SubjectRequestAdmin(RequestActionsMixin, RequestReportsMixin, ReadOnlyAdmi
         )
         return roles.visible_requests(request.user, requests)
 
+    def has_build_export_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(roles.BUILD_EXPORT)
+
     def get_urls(self) -> list[URLPattern]:
         # Ours first: "<path:object_id>/" of the change page would swallow "metrics/".
         return [*self.report_urls(), *self.action_urls(), *super().get_urls()]
@@ -224,10 +231,12 @@ class SubjectRequestAdmin(RequestActionsMixin, RequestReportsMixin, ReadOnlyAdmi
         extra = dict(extra_context or {})
         obj = self.get_object(request, unquote(object_id))
         if obj is not None:
-            # The correction and erasure pages (requests_app.erasure) join the actions as links.
+            # The correction and erasure pages (requests_app.erasure) join the actions as links,
+            # the export steps (requests_app.subject_data) as a button and links.
             extra["staff_actions"] = [
                 *self.offered_actions(request, obj),
                 *({**link, "asks": True} for link in erasure_staff_links(request.user, obj)),
+                *export_staff_links(request.user, obj),
             ]
             extra["can_view_evidence"] = request.user.has_perm(roles.VIEW_EVIDENCE)
             extra["can_export_evidence"] = request.user.has_perm(roles.EXPORT_EVIDENCE)

@@ -1,16 +1,19 @@
 """Staff roles: support agents, privacy officers and auditors, and what each may do.
 
-The roles are Django groups holding explicit permissions (created by migration 0003; ``ROLES`` is
-their current definition and ``roles_sync`` brings the groups in line with it). The admin asks
-this module both whether to offer an action and whether to carry it out, so what is not offered
-is also refused when forced.
+The roles are Django groups holding explicit permissions (created by migration 0003, the export
+permissions added by 0007; ``ROLES`` is their current definition and ``roles_sync`` brings the
+groups in line with it). The admin asks this module both whether to offer an action and whether
+to carry it out, so what is not offered is also refused when forced.
 
 - **Agents** see the requests assigned to them and the unassigned ones (the pool they pick work
   from), take an unassigned request ("assign to me"), and start, hold, resume and complete the
-  requests assigned to them. They cannot extend, reject, reassign or delete.
+  requests assigned to them. They see those requests' export packages and their downloads. They
+  cannot extend, reject, reassign, build or deliver an export, or delete.
 - **Privacy officers** see and work every request, assign to anyone, extend, reject, approve
-  erasures, manage retention settings, see metrics and the evidence record.
-- **Auditors** read everything and view and download evidence records; they change nothing.
+  erasures, build, re-run, discard and deliver export packages, manage retention settings, see
+  metrics and the evidence record.
+- **Auditors** read everything, export packages and their downloads included, and view and
+  download evidence records; they change nothing.
 
 Nobody, superusers included, deletes a request or an audit event through the admin.
 """
@@ -47,6 +50,9 @@ VIEW_EVIDENCE = "requests_app.view_evidence"
 EXPORT_EVIDENCE = "requests_app.export_evidence"
 MANAGE_RETENTION = "requests_app.manage_retention"
 VIEW_METRICS = "requests_app.view_metrics"
+# Building covers re-running a failed build and discarding a package; delivering is its own step.
+BUILD_EXPORT = "requests_app.add_exportpackage"
+DELIVER_EXPORT = "requests_app.deliver_exportpackage"
 
 _POLICY_READING = frozenset(
     {
@@ -59,10 +65,12 @@ _POLICY_READING = frozenset(
     }
 )
 _REQUEST_READING = frozenset({"requests_app.view_subjectrequest", "requests_app.view_requestevent"})
+_EXPORT_READING = frozenset({"requests_app.view_exportpackage", "requests_app.view_exportdownload"})
 
 ROLES: dict[str, frozenset[str]] = {
-    AGENTS: _REQUEST_READING | _POLICY_READING | {PROCESS},
+    AGENTS: _REQUEST_READING | _EXPORT_READING | _POLICY_READING | {PROCESS},
     OFFICERS: _REQUEST_READING
+    | _EXPORT_READING
     | _POLICY_READING
     | {
         PROCESS,
@@ -75,6 +83,8 @@ ROLES: dict[str, frozenset[str]] = {
         EXPORT_EVIDENCE,
         MANAGE_RETENTION,
         VIEW_METRICS,
+        BUILD_EXPORT,
+        DELIVER_EXPORT,
         "policies.add_retentionrule",
         "policies.change_retentionrule",
         "policies.delete_retentionrule",
@@ -83,6 +93,7 @@ ROLES: dict[str, frozenset[str]] = {
         "policies.delete_retentionexemption",
     },
     AUDITORS: _REQUEST_READING
+    | _EXPORT_READING
     | _POLICY_READING
     | {VIEW_ALL, VIEW_EVIDENCE, EXPORT_EVIDENCE, VIEW_METRICS},
 }

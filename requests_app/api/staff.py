@@ -341,16 +341,11 @@ class CompleteView(StaffView):
         )
 
 
-# The permissions the admin asks for the export steps (Export packages admin).
-BUILD_EXPORT = "requests_app.add_exportpackage"
-DELIVER_EXPORT = "requests_app.deliver_exportpackage"
-
-
 class BuildExportView(StaffView):
     @_action_schema("build_export", "Build the export package of an access or portability request")
     def post(self, request: Request, reference: str) -> Response:
         subject_request = self.subject_request(reference)
-        check_permission(request, BUILD_EXPORT, subject_request)
+        check_permission(request, roles.BUILD_EXPORT, subject_request)
         export_create(request=subject_request, actor=Actor.staff(cast(User, request.user)))
         return self.detail(subject_request)
 
@@ -362,7 +357,7 @@ class DeliverExportView(StaffView):
     )
     def post(self, request: Request, reference: str) -> Response:
         subject_request = self.subject_request(reference)
-        check_permission(request, DELIVER_EXPORT, subject_request)
+        check_permission(request, roles.DELIVER_EXPORT, subject_request)
         package = (
             ExportPackage.objects.select_related("request__organization")
             .filter(request=subject_request, status=ExportStatus.READY)

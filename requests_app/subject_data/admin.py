@@ -1,34 +1,59 @@
-"""Export packages in the admin: review the counts, deliver, re-run a failed build, discard.
+"""Export packages in the admin: build one from the request, review the counts, deliver.
 
-Nothing is edited through a form; every action calls a ``delivery`` service, which records it in
-the request's audit trail. ``create_export_package`` is the action the subject request admin
-offers to start a package; ``ExportPackageInline`` shows a request's packages on its page.
+Nothing is edited through a form; every step calls a ``delivery`` service, which records it in
+the request's audit trail. From the subject request's page staff build a package
+(``admin:requests_app_exportpackage_build``, by request id; ``staff_links`` puts the button among
+the request's actions), see its packages and their counts (``ExportPackageInline``), and follow
+"Review and deliver" to the package's page, whose buttons deliver it, re-run a failed build or
+discard it (``admin:requests_app_exportpackage_step``). ``create_export_package`` builds from the
+request queue as a bulk action. Each step is offered only to a role that may take it and in a
+status that allows it, and asked again when forced: 403 for the role, a message for the status.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.template.defaultfilters import filesizeformat
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from policies.models import DataCategory
+from requests_app import roles
 from requests_app.audit import Actor
 from requests_app.models import SubjectRequest
 from requests_app.subject_data.delivery import (
+    EXPORT_TYPES,
+    EXPORTABLE_STATUSES,
     ExportRefused,
     export_create,
     export_deliver,
     export_discard,
     export_rerun,
 )
-from requests_app.subject_data.models import ExportDownload, ExportPackage
+from requests_app.subject_data.models import (
+    IN_THE_WORKS,
+    ExportDownload,
+    ExportPackage,
+    ExportStatus,
+)
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -36,14 +61,65 @@ def _actor(request: HttpRequest) -> Actor:
     return Actor.staff(request.user)
 
 
-@admin.action(description=_("Build the export package (access or portability)"))
+def _change_url(subject_request_id: int) -> str:
+    return reverse("admin:requests_app_subjectrequest_change", args=[subject_request_id])
+
+
+def may_build_export(user: Any, subject_request: SubjectRequest) -> bool:
+    """Whether ``user``'s role lets them build ``subject_request``'s package (status aside)."""
+    return user.has_perm(roles.BUILD_EXPORT) and roles.works_on(user, subject_request)
+
+
+def export_buildable(subject_request: SubjectRequest) -> bool:
+    """Whether ``export_create`` would take ``subject_request`` now: an open, confirmed access or
+    portability request with no package of its kind already in preparation."""
+    return (
+        subject_request.request_type in EXPORT_TYPES
+        and subject_request.status in EXPORTABLE_STATUSES
+        and not subject_request.export_packages.filter(
+            kind=subject_request.request_type, status__in=IN_THE_WORKS
+        ).exists()
+    )
+
+
+def staff_links(user: Any, subject_request: SubjectRequest) -> list[dict[str, Any]]:
+    """The export steps that apply to ``subject_request`` for ``user`` now, for its page: the
+    build button, and a link to each package ready to be reviewed and delivered."""
+    links: list[dict[str, Any]] = []
+    if may_build_export(user, subject_request) and export_buildable(subject_request):
+        links.append(
+            {
+                "name": "export",
+                "label": gettext("Build the export package"),
+                "url": reverse("admin:requests_app_exportpackage_build", args=[subject_request.pk]),
+                "asks": False,
+            }
+        )
+    if user.has_perm(roles.DELIVER_EXPORT):
+        ready = subject_request.export_packages.filter(status=ExportStatus.READY).order_by("pk")
+        links.extend(
+            {
+                "name": "export_deliver",
+                "label": gettext("Review and deliver the export…"),
+                "url": reverse("admin:requests_app_exportpackage_change", args=[package.pk]),
+                "asks": True,
+            }
+            for package in ready
+        )
+    return links
+
+
+@admin.action(
+    description=_("Build the export package (access or portability)"),
+    permissions=["build_export"],
+)
 def create_export_package(
     modeladmin: admin.ModelAdmin,
     request: HttpRequest,
     queryset: QuerySet[SubjectRequest],
 ) -> None:
     """For the subject request admin: queue a package for each selected request."""
-    if not request.user.has_perm("requests_app.add_exportpackage"):
+    if not request.user.has_perm(roles.BUILD_EXPORT):
         messages.error(request, gettext("You may not build export packages."))
         return
     created = 0
@@ -79,8 +155,16 @@ class ExportDownloadInline(admin.TabularInline):
         return False
 
 
+def _category_counts(package: ExportPackage) -> str:
+    categories: dict[str, int] = package.row_counts.get("categories", {})
+    return ", ".join(
+        f"{DataCategory(name).label if name in DataCategory.values else name}: {count}"
+        for name, count in categories.items()
+    )
+
+
 class ExportPackageInline(admin.TabularInline):
-    """A request's packages, on the request's page."""
+    """A request's packages, on the request's page; "View" opens the package's own page."""
 
     model = ExportPackage
     extra = 0
@@ -89,8 +173,8 @@ class ExportPackageInline(admin.TabularInline):
     fields = readonly_fields = (
         "kind",
         "status",
-        "total_rows",
-        "size",
+        "rows",
+        "file_size",
         "built_at",
         "link_expires_at",
         "failure",
@@ -101,6 +185,62 @@ class ExportPackageInline(admin.TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description=_("rows"))
+    def rows(self, package: ExportPackage) -> str | None:
+        if package.built_at is None:
+            return None  # the admin's empty value: not counted yet
+        counts = _category_counts(package)
+        return f"{package.total_rows} ({counts})" if counts else str(package.total_rows)
+
+    @admin.display(description=_("size"))
+    def file_size(self, package: ExportPackage) -> str | None:
+        return filesizeformat(package.size) if package.size is not None else None
+
+
+@dataclass(frozen=True)
+class PackageStep:
+    """A step on a package's page: who may take it, from which statuses, and what it does."""
+
+    label: Any
+    permission: str
+    from_statuses: tuple[str, ...]
+    run: Callable[[ExportPackage, HttpRequest], ExportPackage]
+    done: Any
+
+
+def _discard(package: ExportPackage, request: HttpRequest) -> ExportPackage:
+    reason = gettext("Discarded in the admin by %(user)s.") % {"user": request.user}
+    return export_discard(package=package, actor=_actor(request), reason=reason)
+
+
+# The statuses only decide what is offered; the services check them again when the step runs.
+PACKAGE_STEPS: dict[str, PackageStep] = {
+    "deliver": PackageStep(
+        _("Deliver to the subject"),
+        roles.DELIVER_EXPORT,
+        (ExportStatus.READY,),
+        lambda package, request: export_deliver(package=package, actor=_actor(request)),
+        _("Export package #%(id)s is delivered: the subject is emailed a download link."),
+    ),
+    "rerun": PackageStep(
+        _("Re-run the failed build"),
+        roles.BUILD_EXPORT,
+        (ExportStatus.FAILED,),
+        lambda package, request: export_rerun(package=package, actor=_actor(request)),
+        _("Export package #%(id)s is queued to be built again."),
+    ),
+    "discard": PackageStep(
+        _("Discard (the file is deleted; it is not delivered)"),
+        roles.BUILD_EXPORT,
+        (ExportStatus.QUEUED, ExportStatus.READY, ExportStatus.FAILED),
+        _discard,
+        _("Export package #%(id)s is discarded."),
+    ),
+}
 
 
 @admin.register(ExportPackage)
@@ -141,7 +281,103 @@ class ExportPackageAdmin(admin.ModelAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ExportPackage]:
-        return super().get_queryset(request).annotate(downloads_total=Count("downloads"))
+        packages = super().get_queryset(request).annotate(downloads_total=Count("downloads"))
+        if roles.sees_all_requests(request.user):
+            return packages
+        visible = roles.visible_requests(request.user, SubjectRequest.objects.all())
+        return packages.filter(request__in=visible.values("pk"))
+
+    def get_urls(self) -> list[URLPattern]:
+        # Ours first: "<path:object_id>/" of the change page would swallow them.
+        return [
+            path(
+                "build/<int:request_id>/",
+                self.admin_site.admin_view(self.build_view),
+                name="requests_app_exportpackage_build",
+            ),
+            path(
+                "<path:object_id>/step/<slug:step>/",
+                self.admin_site.admin_view(self.step_view),
+                name="requests_app_exportpackage_step",
+            ),
+            *super().get_urls(),
+        ]
+
+    def offered_steps(self, request: HttpRequest, package: ExportPackage) -> list[dict[str, Any]]:
+        """The steps to show on ``package``'s page: allowed to the user and legal now."""
+        return [
+            {
+                "name": name,
+                "label": step.label,
+                "url": reverse("admin:requests_app_exportpackage_step", args=[package.pk, name]),
+            }
+            for name, step in PACKAGE_STEPS.items()
+            if request.user.has_perm(step.permission) and package.status in step.from_statuses
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra = dict(extra_context or {})
+        package = self.get_object(request, unquote(object_id))
+        if package is not None:
+            extra["package_steps"] = self.offered_steps(request, package)
+            extra["request_url"] = _change_url(package.request_id)
+        return super().change_view(request, object_id, form_url, extra)
+
+    def build_view(self, request: HttpRequest, request_id: int) -> HttpResponse:
+        """Queue the package of a subject request (POST) and go back to the request's page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        subject_request = (
+            roles.visible_requests(request.user, SubjectRequest.objects.all())
+            .select_related("organization")
+            .filter(pk=request_id)
+            .first()
+        )
+        if subject_request is None:
+            raise Http404
+        if not may_build_export(request.user, subject_request):
+            raise PermissionDenied
+        try:
+            export_create(request=subject_request, actor=_actor(request))
+        except ExportRefused as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                gettext(
+                    "The export package of %(reference)s is being built; reload this page to see "
+                    "its row counts, then review and deliver it."
+                )
+                % {"reference": subject_request.reference},
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(_change_url(subject_request.pk))
+
+    def step_view(self, request: HttpRequest, object_id: str, step: str) -> HttpResponse:
+        """Take a step on a package (POST) and go back to its request's page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        package_step = PACKAGE_STEPS.get(step)
+        package = self.get_object(request, unquote(object_id))
+        if package_step is None or package is None:
+            raise Http404
+        if not request.user.has_perm(package_step.permission):
+            raise PermissionDenied
+        try:
+            package_step.run(package, request)
+        except ExportRefused as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+            return HttpResponseRedirect(
+                reverse("admin:requests_app_exportpackage_change", args=[package.pk])
+            )
+        self.message_user(request, package_step.done % {"id": package.pk}, messages.SUCCESS)
+        return HttpResponseRedirect(_change_url(package.request_id))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -153,10 +389,10 @@ class ExportPackageAdmin(admin.ModelAdmin):
         return False
 
     def has_deliver_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("requests_app.deliver_exportpackage")
+        return request.user.has_perm(roles.DELIVER_EXPORT)
 
     def has_rebuild_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("requests_app.add_exportpackage")
+        return request.user.has_perm(roles.BUILD_EXPORT)
 
     @admin.display(description=_("downloads"), ordering="downloads_total")
     def download_count(self, package: ExportPackage) -> int:

@@ -99,10 +99,10 @@ def personal_data_messages(
     return messages
 
 
-@checks.register(checks.Tags.models)
 def check_personal_data_registered(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
+    """The system check ``RequestsAppConfig.ready`` registers: the project apps' models."""
     configs = app_configs if app_configs is not None else apps.get_app_configs()
     return personal_data_messages(
         model for config in configs if config.label in PROJECT_APPS for model in config.get_models()

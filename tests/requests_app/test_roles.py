@@ -75,6 +75,39 @@ def test_each_role_holds_exactly_its_request_permissions(role: str, allowed: set
     assert not user.has_perm("requests_app.change_requestevent")
 
 
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        (AGENTS, {"view_exportpackage", "view_exportdownload"}),
+        (
+            OFFICERS,
+            {
+                "view_exportpackage",
+                "view_exportdownload",
+                "add_exportpackage",
+                "deliver_exportpackage",
+            },
+        ),
+        (AUDITORS, {"view_exportpackage", "view_exportdownload"}),
+    ],
+)
+def test_only_officers_build_and_deliver_exports_every_role_sees_them(
+    role: str, allowed: set[str]
+) -> None:
+    user = StaffUserFactory.create(roles=[role])
+    export_models = ("exportpackage", "exportdownload", "exportlink")
+
+    held = {
+        codename
+        for codename in (name.split(".")[1] for name in user.get_all_permissions())
+        if codename.endswith(export_models)
+    }
+
+    assert held == allowed
+    assert user.has_perm(roles.BUILD_EXPORT) is (role == OFFICERS)
+    assert user.has_perm(roles.DELIVER_EXPORT) is (role == OFFICERS)
+
+
 def test_agents_cannot_manage_retention_settings_officers_can() -> None:
     agent = StaffUserFactory.create(roles=[AGENTS])
     officer = StaffUserFactory.create(roles=[OFFICERS])

@@ -45,6 +45,10 @@ def test_the_project_passes_the_check() -> None:
     call_command("check")
 
 
+def test_the_requests_app_registers_the_check_when_it_starts() -> None:
+    assert check_personal_data_registered in checks.registry.registry.get_checks()
+
+
 def test_an_unregistered_personal_model_is_an_error_naming_its_fields(courier: Any) -> None:
     (error,) = personal_data_messages([courier], within=Registry())
 

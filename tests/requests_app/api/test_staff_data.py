@@ -94,12 +94,13 @@ def test_an_export_of_a_deletion_request_is_refused_with_409(
 
 
 def test_the_export_steps_need_the_export_permissions(
-    data_version: PolicyVersion, officer: User
+    data_version: PolicyVersion, auditor: User
 ) -> None:
+    # Auditors see every request but, unlike privacy officers, build and deliver no export.
     request = _verified(data_version, RequestType.ACCESS)
 
-    assert _act(officer, request, "build_export").status_code == 403
-    assert _act(officer, request, "deliver_export").status_code == 403
+    assert _act(auditor, request, "build_export").status_code == 403
+    assert _act(auditor, request, "deliver_export").status_code == 403
     assert not request.export_packages.exists()
 
 
