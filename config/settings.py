@@ -375,6 +375,9 @@ RATELIMIT_LINK_OPEN_PER_IP = env_str("RATELIMIT_LINK_OPEN_PER_IP", "60/m")
 # --- Subject requests ---------------------------------------------------------------------------
 VERIFICATION_LINK_HOURS = env_int("VERIFICATION_LINK_HOURS", 72, minimum=1)
 UNVERIFIED_REQUEST_DAYS = env_int("UNVERIFIED_REQUEST_DAYS", 7, minimum=1)
+# How long a status link works after the email that carries it; a new link can be asked for while
+# the request is open and for this long after it closed.
+STATUS_LINK_DAYS = env_int("STATUS_LINK_DAYS", 90, minimum=1)
 # How long a delivered export package can be downloaded; then its file is deleted.
 EXPORT_LINK_DAYS = env_int("EXPORT_LINK_DAYS", 7, minimum=1)
 # Rows fetched per round trip while streaming an export (bounds the worker's memory).

@@ -74,8 +74,9 @@ def request_email_send(*, request_id: int, kind: str, event_id: int | None = Non
     """Send the ``kind`` email about a request; return False when it no longer applies.
 
     A confirmation link is only sent while the request still waits for confirmation, so a
-    retried or late task does not mail a link that could not work. The send is recorded in the
-    audit trail (without the link).
+    retried or late task does not mail a link that could not work. Nothing is sent (or recorded)
+    about a request whose subject we do not email (``SubjectRequest.emails_subject``). The send is
+    recorded in the audit trail (without the link).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown request email {kind!r}")
@@ -84,7 +85,7 @@ def request_email_send(*, request_id: int, kind: str, event_id: int | None = Non
         .filter(pk=request_id)
         .first()
     )
-    if request is None:
+    if request is None or not request.emails_subject:
         return False
     if kind == "verification" and request.status != RequestStatus.AWAITING_VERIFICATION:
         return False

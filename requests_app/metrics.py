@@ -4,8 +4,9 @@ For each organisation and each month (or week) of the chosen range: requests rec
 requests completed and rejected in that period; how many completions met their deadline (the
 extended one when there was an extension); mean and median days from receipt to closing (completed
 and rejected requests); and, per organisation, how many requests are overdue right now. Received
-counts go by ``received_at``, closing figures by ``closed_at``. Periods are cut on the server's
-clock (``TIME_ZONE``).
+counts go by ``received_at``, closing figures by ``closed_at``. Days, weeks and months are cut at
+local midnight on the organisation's clock (``Organization.time_zone``); a report over several
+organisations in different time zones is cut on the server's clock (``TIME_ZONE``) instead.
 
 A fixed handful of grouped queries does the counting, whatever the number of requests. The median
 uses PostgreSQL's ``percentile_cont``; other databases (the embedded SQLite) get it from window
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import csv
 import io
+import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import (
     Aggregate,
@@ -94,8 +97,15 @@ class MetricsReport:
     totals: list[MetricsRow]
 
 
-def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    tz = timezone.get_current_timezone()
+def report_timezone(organizations: Iterable[Organization]) -> tzinfo:
+    """The clock a report is cut on: the organisations' own, or ``TIME_ZONE`` when they differ."""
+    zones = {organization.time_zone for organization in organizations}
+    if len(zones) == 1:
+        return zoneinfo.ZoneInfo(zones.pop())
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def _bounds(start: date, end: date, tz: tzinfo) -> tuple[datetime, datetime]:
     return (
         datetime.combine(start, time.min, tzinfo=tz),
         datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz),
@@ -114,21 +124,25 @@ def periods_between(start: date, end: date, grouping: str) -> list[date]:
     ]
 
 
-def _period_key(value: datetime | date | None) -> date | None:
+def _period_key(value: datetime | date | None, tz: tzinfo) -> date | None:
     if isinstance(value, datetime):
-        return timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+        return value.astimezone(tz).date() if timezone.is_aware(value) else value.date()
     return value
 
 
-def _received(requests: QuerySet[SubjectRequest], keys: list[str]) -> dict[tuple[Any, ...], Any]:
+def _received(
+    requests: QuerySet[SubjectRequest], keys: list[str], tz: tzinfo
+) -> dict[tuple[Any, ...], Any]:
     counts = {
         f"type_{value}": Count("pk", filter=Q(request_type=value)) for value in RequestType.values
     }
     rows = requests.values(*keys).annotate(received=Count("pk"), **counts).order_by()
-    return {tuple(_period_key(row[k]) for k in keys): row for row in rows}
+    return {tuple(_period_key(row[k], tz) for k in keys): row for row in rows}
 
 
-def _closed(requests: QuerySet[SubjectRequest], keys: list[str]) -> dict[tuple[Any, ...], Any]:
+def _closed(
+    requests: QuerySet[SubjectRequest], keys: list[str], tz: tzinfo
+) -> dict[tuple[Any, ...], Any]:
     figures: dict[str, Any] = {
         "completed": Count("pk", filter=Q(status=RequestStatus.COMPLETED)),
         "rejected": Count("pk", filter=Q(status=RequestStatus.REJECTED)),
@@ -141,15 +155,15 @@ def _closed(requests: QuerySet[SubjectRequest], keys: list[str]) -> dict[tuple[A
     if postgres:
         figures["median"] = Median(_days_to_close(), output_field=DurationField())
     rows = requests.values(*keys).annotate(**figures).order_by()
-    found = {tuple(_period_key(row[k]) for k in keys): row for row in rows}
+    found = {tuple(_period_key(row[k], tz) for k in keys): row for row in rows}
     if not postgres:
-        for key, median in medians_portable(requests, keys).items():
+        for key, median in medians_portable(requests, keys, tz).items():
             found[key]["median"] = median
     return found
 
 
 def medians_portable(
-    requests: QuerySet[SubjectRequest], keys: list[str]
+    requests: QuerySet[SubjectRequest], keys: list[str], tz: tzinfo
 ) -> dict[tuple[Any, ...], timedelta]:
     """Median days to close per group with window functions, for databases without percentiles.
 
@@ -167,7 +181,7 @@ def medians_portable(
     )
     middles: dict[tuple[Any, ...], list[timedelta]] = {}
     for row in ranked.values(*keys, "duration"):
-        key = tuple(_period_key(row[k]) for k in keys)
+        key = tuple(_period_key(row[k], tz) for k in keys)
         middles.setdefault(key, []).append(row["duration"])
     return {key: sum(values, timedelta()) / len(values) for key, values in middles.items()}
 
@@ -195,7 +209,10 @@ def metrics_report(
     organizations: Iterable[Organization] | None = None,
     at: datetime | None = None,
 ) -> MetricsReport:
-    """Return the figures of ``organizations`` (all by default) from ``start`` to ``end``."""
+    """Return the figures of ``organizations`` (all by default) from ``start`` to ``end``.
+
+    The range and its periods are cut on ``report_timezone(organizations)``.
+    """
     if grouping not in GROUPINGS:
         raise ValueError(f"unknown grouping {grouping!r}")
     if end < start:
@@ -203,7 +220,8 @@ def metrics_report(
     now = at or timezone.now()
     orgs = list(organizations if organizations is not None else Organization.objects.all())
     org_ids = [org.pk for org in orgs]
-    since, until = _bounds(start, end)
+    tz = report_timezone(orgs)
+    since, until = _bounds(start, end, tz)
     trunc = GROUPINGS[grouping]
     scope = SubjectRequest.objects.filter(organization_id__in=org_ids)
     received_in = scope.filter(received_at__gte=since, received_at__lt=until)
@@ -213,10 +231,12 @@ def metrics_report(
         status__in=[RequestStatus.COMPLETED, RequestStatus.REJECTED],
     )
     by_period = ["organization_id", "period"]
-    received = _received(received_in.annotate(period=trunc("received_at")), by_period)
-    closed = _closed(closed_in.annotate(period=trunc("closed_at")), by_period)
-    received_total = _received(received_in, ["organization_id"])
-    closed_total = _closed(closed_in, ["organization_id"])
+    received = _received(
+        received_in.annotate(period=trunc("received_at", tzinfo=tz)), by_period, tz
+    )
+    closed = _closed(closed_in.annotate(period=trunc("closed_at", tzinfo=tz)), by_period, tz)
+    received_total = _received(received_in, ["organization_id"], tz)
+    closed_total = _closed(closed_in, ["organization_id"], tz)
     overdue = dict(
         SubjectRequest.objects.overdue(now)
         .filter(organization_id__in=org_ids)

@@ -284,6 +284,15 @@ class SubjectRequest(models.Model):
     def is_on_behalf(self) -> bool:
         return bool(self.on_behalf_relationship)
 
+    @property
+    def emails_subject(self) -> bool:
+        """Whether we email the subject about this request (one query, then cached).
+
+        Not when a controller forwarded it through OpenDSR: the controller speaks to its own
+        customer, and hears of every change from the status callbacks.
+        """
+        return not hasattr(self, "opendsr")
+
     def is_overdue(self, at: datetime | None = None) -> bool:
         due = self.effective_due_at
         return self.is_open and due is not None and due < (at or timezone.now())
@@ -314,9 +323,9 @@ class TokenPurpose(models.TextChoices):
 class RequestToken(models.Model):
     """A secret link to a request. Only the SHA-256 of the token is stored.
 
-    A verification token is single use and expires; a status token opens the status page until
-    it is revoked. Each email carries its own token, so re-sending a link never breaks the one a
-    subject already has.
+    A verification token is single use and expires within hours; a status token opens the status
+    page for ``STATUS_LINK_DAYS`` days. Each email carries its own token, so re-sending a link never
+    breaks the one a subject already has.
     """
 
     request = models.ForeignKey(

@@ -197,7 +197,10 @@ def reminder_email_send(*, event_id: int) -> bool:
 
 
 def extension_notice_send(*, request_id: int, event_id: int) -> bool:
-    """Tell the subject their deadline was extended, and why; record that it was sent."""
+    """Tell the subject their deadline was extended, and why; record that it was sent.
+
+    Return False, sending nothing, when the request has closed or its subject is not emailed.
+    """
     request = (
         SubjectRequest.objects.select_related("organization", "rule", "policy_version")
         .filter(pk=request_id)
@@ -206,7 +209,7 @@ def extension_notice_send(*, request_id: int, event_id: int) -> bool:
     event = RequestEvent.objects.filter(
         pk=event_id, request_id=request_id, kind=EventKind.EXTENDED
     ).first()
-    if request is None or event is None or not request.is_open:
+    if request is None or event is None or not request.is_open or not request.emails_subject:
         return False
     token = token_issue(request=request, purpose=TokenPurpose.STATUS)
     link = absolute_url(reverse("requests_app:request_status", args=[token]))

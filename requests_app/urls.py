@@ -9,6 +9,7 @@ app_name = "requests_app"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("requests/confirm/<str:token>/", views.request_confirm, name="request_verify"),
     path("requests/status/<str:token>/", views.request_status, name="request_status"),
+    path("requests/new-link/", views.new_link_choose, name="new_link_choose"),
     path(
         "requests/status/<str:token>/exports/<int:package_id>/download/",
         export_views.export_status_download,

@@ -1,8 +1,10 @@
 """Secret links: issuing them, confirming an email address with one, opening the status page.
 
 A token is 256 random bits; only its SHA-256 is stored, so a copy of the database opens nothing.
-Every lookup answers "no such link" the same way for a wrong, expired, used or other-purpose
-token, so nobody learns which requests exist.
+A confirmation link works once, for ``VERIFICATION_LINK_HOURS``; a status link for
+``STATUS_LINK_DAYS``, and every email that carries one issues its own. Every lookup answers "no
+such link" the same way for a wrong, expired, used or other-purpose token, so nobody learns which
+requests exist.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from policies.models import Organization
@@ -44,11 +47,10 @@ def token_issue(*, request: SubjectRequest, purpose: str, at: datetime | None = 
     """Create a link token for ``request`` and return it; only its hash is kept."""
     now = at or timezone.now()
     token = secrets.token_urlsafe(32)
-    expires_at = (
-        now + timedelta(hours=settings.VERIFICATION_LINK_HOURS)
-        if purpose == TokenPurpose.VERIFICATION
-        else None
-    )
+    if purpose == TokenPurpose.VERIFICATION:
+        expires_at = now + timedelta(hours=settings.VERIFICATION_LINK_HOURS)
+    else:
+        expires_at = now + timedelta(days=settings.STATUS_LINK_DAYS)
     RequestToken.objects.create(
         request=request,
         purpose=purpose,
@@ -67,7 +69,8 @@ def _valid_token(token: str, *, purpose: str, at: datetime) -> RequestToken:
         .filter(token_hash=token_hash(token), purpose=purpose, used_at__isnull=True)
         .first()
     )
-    if found is None or (found.expires_at is not None and found.expires_at <= at):
+    # Every token is issued with an expiry; one without is not trusted to be current.
+    if found is None or found.expires_at is None or found.expires_at <= at:
         raise InvalidLink
     return found
 
@@ -106,18 +109,23 @@ def status_request(*, token: str, at: datetime | None = None) -> SubjectRequest:
 
 
 @transaction.atomic
-def links_resend(*, organization: Organization, email: str) -> int:
-    """Email the subject fresh links to their open requests with ``organization``.
+def links_resend(*, organization: Organization, email: str, at: datetime | None = None) -> int:
+    """Email the subject fresh links to their requests with ``organization`` that can be followed.
 
-    An unconfirmed request gets a new confirmation link, a confirmed one its status link. Return
-    how many emails were queued; the caller must not show it, so the answer reveals nothing.
+    An open request that is not confirmed gets a new confirmation link; a confirmed one, open or
+    closed within the last ``STATUS_LINK_DAYS`` days, a new status link. Return how many emails
+    were queued; the caller must not show it, so the answer reveals nothing.
     """
     from requests_app.tasks import send_request_email
 
+    now = at or timezone.now()
+    recently_closed = Q(
+        closed_at__gte=now - timedelta(days=settings.STATUS_LINK_DAYS), verified_at__isnull=False
+    )
     requests = list(
-        SubjectRequest.objects.filter(
-            organization=organization, email=email.lower(), status__in=OPEN_STATUSES
-        ).values_list("pk", "status")
+        SubjectRequest.objects.filter(organization=organization, email=email.lower())
+        .filter(Q(status__in=OPEN_STATUSES) | recently_closed)
+        .values_list("pk", "status")
     )
     for pk, status in requests:
         kind = "verification" if status == RequestStatus.AWAITING_VERIFICATION else "status_link"

@@ -18,6 +18,7 @@ from django_ratelimit.core import is_ratelimited
 
 from policies.deadlines import response_period
 from policies.models import Organization, RequestTypeRule
+from policies.selectors import organization_list
 from requests_app.forms import HONEYPOT_FIELD, NewLinkForm, SubjectRequestForm
 from requests_app.intake import request_submit
 from requests_app.selectors import IntakeOffer, intake_offer, subject_timeline
@@ -175,14 +176,24 @@ def request_status(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
+@require_http_methods(["GET"])
+def new_link_choose(request: HttpRequest) -> HttpResponse:
+    """Lead a subject whose link stopped working to the new-link form of the organisation.
+
+    The pages that find a link invalid cannot say whose it was without saying it exists, so they
+    send the subject here: with one organisation straight to its form, otherwise to a choice.
+    """
+    organizations = list(organization_list())
+    if len(organizations) == 1:
+        return redirect("requests_app:request_new_link", org_slug=organizations[0].slug)
+    return render(request, "requests_app/new_link_choose.html", {"organizations": organizations})
+
+
 @require_http_methods(["GET", "POST"])
 def request_new_link(request: HttpRequest, org_slug: str) -> HttpResponse:
     organization = get_object_or_404(Organization, slug=org_slug)
     if request.method == "GET":
-        form = NewLinkForm()
-        return render(
-            request, "requests_app/new_link.html", {"organization": organization, "form": form}
-        )
+        return _render_new_link(request, organization, NewLinkForm())
     if request.POST.get(HONEYPOT_FIELD):
         return redirect("requests_app:new_link_sent", org_slug=organization.slug)
     form = NewLinkForm(request.POST)
@@ -199,10 +210,20 @@ def request_new_link(request: HttpRequest, org_slug: str) -> HttpResponse:
         return redirect("requests_app:new_link_sent", org_slug=organization.slug)
     else:
         status = 400
+    return _render_new_link(request, organization, form, status=status)
+
+
+def _render_new_link(
+    request: HttpRequest, organization: Organization, form: NewLinkForm, *, status: int = 200
+) -> HttpResponse:
     return render(
         request,
         "requests_app/new_link.html",
-        {"organization": organization, "form": form},
+        {
+            "organization": organization,
+            "form": form,
+            "status_link_days": settings.STATUS_LINK_DAYS,
+        },
         status=status,
     )
 
@@ -210,4 +231,8 @@ def request_new_link(request: HttpRequest, org_slug: str) -> HttpResponse:
 @require_http_methods(["GET"])
 def new_link_sent(request: HttpRequest, org_slug: str) -> HttpResponse:
     organization = get_object_or_404(Organization, slug=org_slug)
-    return render(request, "requests_app/new_link_sent.html", {"organization": organization})
+    return render(
+        request,
+        "requests_app/new_link_sent.html",
+        {"organization": organization, "status_link_days": settings.STATUS_LINK_DAYS},
+    )

@@ -211,14 +211,20 @@ def _transition(
     return request
 
 
-def request_mark_verified(*, request: SubjectRequest, at: datetime | None = None) -> SubjectRequest:
-    """Record that the subject confirmed their email; start the clock if the rule says so."""
+def request_mark_verified(
+    *, request: SubjectRequest, actor: Actor | None = None, at: datetime | None = None
+) -> SubjectRequest:
+    """Record that the request is verified; start the clock if the rule says so.
+
+    The subject verifies it by confirming their email, the default ``actor``; a request that
+    arrives verified already names who verified it (an OpenDSR controller, say).
+    """
     now = at or timezone.now()
     return _transition(
         request=request,
         to_status=S.VERIFIED,
         kind=EventKind.VERIFIED,
-        actor=Actor.subject(),
+        actor=actor or Actor.subject(),
         at=now,
         changes={
             "verified_at": now,
@@ -232,7 +238,15 @@ def request_mark_verified(*, request: SubjectRequest, at: datetime | None = None
 def request_start(
     *, request: SubjectRequest, actor: Actor, at: datetime | None = None
 ) -> SubjectRequest:
-    """Start work on a verified request."""
+    """Start work on a verified request.
+
+    Raise ``IllegalAction`` for a request on hold: it is resumed, which counts the days on hold.
+    """
+    if request.status == S.ON_HOLD:
+        raise IllegalAction(
+            _("Request %(reference)s is on hold: resume it instead of starting it.")
+            % {"reference": request.reference}
+        )
     return _transition(
         request=request,
         to_status=S.IN_PROGRESS,
@@ -263,7 +277,16 @@ def request_hold(
 def request_resume(
     *, request: SubjectRequest, actor: Actor, at: datetime | None = None
 ) -> SubjectRequest:
-    """Resume work; when the rule pauses the clock on hold, the days on hold move the deadline."""
+    """Resume work on a request on hold; the days on hold move the deadline if the rule pauses.
+
+    Raise ``IllegalAction`` for a request that is not on hold: "in progress" may follow other
+    statuses, but only one on hold is resumed (the others are started).
+    """
+    if request.status != S.ON_HOLD:
+        raise IllegalAction(
+            _("Request %(reference)s is “%(status)s”: only a request on hold can be resumed.")
+            % {"reference": request.reference, "status": request.get_status_display()}
+        )
     now = at or timezone.now()
     paused = request.paused_days
     if request.rule.pauses_while_on_hold and request.on_hold_since is not None:
@@ -430,9 +453,10 @@ def request_extend(
     """Extend a request's deadline once by ``amount`` of the rule's extension unit.
 
     The reason is mandatory and is what the subject is told; they are emailed when the rule says
-    they must be told. Raise ``MissingReason`` without a reason, ``ExtensionRefused`` beyond the
-    rule's maximum (or when it allows none) and ``IllegalAction`` when the request is not open and
-    verified or was extended already. Nothing changes when any of them is raised.
+    they must be told and we email them at all (not an OpenDSR controller's customer). Raise
+    ``MissingReason`` without a reason, ``ExtensionRefused`` beyond the rule's maximum (or when it
+    allows none) and ``IllegalAction`` when the request is not open and verified or was extended
+    already. Nothing changes when any of them is raised.
     """
     if not reason.strip():
         raise MissingReason(_("An extension needs the reason the subject is told."))
@@ -476,6 +500,7 @@ def request_extend(
         extended_due_at=extended_due,
     )
     previous_due = locked.due_at
+    tell_subject = locked.rule.extension_notice_required and locked.emails_subject
     locked.extension_amount = extension.amount
     locked.extension_unit = extension.unit.value
     locked.extended_due_at = extended_due
@@ -490,10 +515,10 @@ def request_extend(
             "due_at": previous_due.isoformat(),
             "extended_due_at": extended_due.isoformat(),
             "extension": {"amount": extension.amount, "unit": extension.unit.value},
-            "subject_told": locked.rule.extension_notice_required,
+            "subject_told": tell_subject,
         },
     )
-    if locked.rule.extension_notice_required:
+    if tell_subject:
         from requests_app.tasks import send_extension_notice
 
         request_id, event_id = locked.pk, event.pk

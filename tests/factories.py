@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import factory
 from django.utils import timezone
 
 from policies import models as policies
 from pos import models as pos_models
+
+if TYPE_CHECKING:
+    from requests_app.models import SubjectRequest
+    from requests_app.opendsr.models import OpenDSRRequest
 
 # --- policies --------------------------------------------------------------------------------
 
@@ -409,3 +415,22 @@ class ControllerFactory(factory.django.DjangoModelFactory):
             from requests_app.opendsr.services import controller_key_issue
 
             self.api_key = controller_key_issue(controller=self)  # type: ignore[arg-type]
+
+
+def forwarded_by_controller(request: SubjectRequest) -> OpenDSRRequest:
+    """Link ``request`` to an OpenDSR request, as if a controller had forwarded it to us."""
+    from requests_app.opendsr.models import OpenDSRRequest
+
+    now = timezone.now()
+    found: OpenDSRRequest = OpenDSRRequest.objects.create(
+        controller=ControllerFactory.create(organization=request.organization),
+        request=request,
+        subject_request_id=uuid.uuid4(),
+        regulation="gdpr",
+        request_type="erasure",
+        identities=[{"identity_type": "email", "identity_value": request.email}],
+        submitted_time=now,
+        received_time=now,
+        encoded_request="",
+    )
+    return found

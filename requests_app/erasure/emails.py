@@ -46,6 +46,8 @@ def erasure_email_send(*, schedule_id: int, kind: str) -> bool:
     if kind == "certificate" and (certificate is None or certificate.sent_at is not None):
         return False
     request = schedule.request
+    if not request.emails_subject:
+        return False  # a controller's request (OpenDSR): the controller tells its customer
     organization = request.organization
     token = token_issue(request=request, purpose=TokenPurpose.STATUS)
     context: dict[str, Any] = {

@@ -384,6 +384,7 @@ class _Statement:
 
 def _update(rows: QuerySet[Any], values: dict[str, Any]) -> sql.Query:
     query = rows.query.chain(sql.UpdateQuery)
+    assert isinstance(query, sql.UpdateQuery)  # noqa: S101 - chain() returns the class asked for
     query.add_update_values(values)
     return query
 

@@ -2,8 +2,10 @@
 
 A request from a controller becomes an ordinary ``SubjectRequest`` through the intake service the
 public form uses, under the policy in force of the controller's organisation, and is then marked
-verified at once: OpenDSR has the controller verify its customer before forwarding the request.
-From then on staff work it like any other; its OpenDSR status follows ours (``STATUS_OF``).
+verified at once, by the controller: OpenDSR has the controller verify its customer before
+forwarding the request. From then on staff work it like any other; its OpenDSR status follows ours
+(``STATUS_OF``). We never email its subject: the controller speaks to its own customer, and learns
+of every change from the status callbacks (see ``SubjectRequest.emails_subject``).
 """
 
 from __future__ import annotations
@@ -193,7 +195,7 @@ def opendsr_request_receive(
             "submitted_time": submitted_time.isoformat(),
         },
     )
-    request_mark_verified(request=subject_request, at=now)
+    request_mark_verified(request=subject_request, actor=controller_actor(controller), at=now)
     opendsr_request = OpenDSRRequest.objects.create(
         controller=controller,
         request=subject_request,

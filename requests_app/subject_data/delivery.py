@@ -224,6 +224,8 @@ def export_email_send(*, package_id: int) -> bool:
     if package is None or not package.is_downloadable():
         return False
     request = package.request
+    if not request.emails_subject:
+        return False  # a controller's request (OpenDSR): the controller tells its customer
     organization = request.organization
     token = secrets.token_urlsafe(32)
     ExportLink.objects.create(package=package, token_hash=token_hash(token))

@@ -48,6 +48,7 @@ from tests.factories import (
     ConfirmedRequestFactory,
     OrganizationFactory,
     account_with_every_record,
+    forwarded_by_controller,
 )
 
 pytestmark = pytest.mark.django_db
@@ -187,6 +188,18 @@ def test_delivering_emails_a_link_valid_for_the_configured_days(
     shown = RequestEvent.objects.filter(request=package.request, subject_visible=True).last()
     assert shown is not None
     assert "download it from this page" in shown.public_note
+
+
+def test_a_request_a_controller_forwarded_is_delivered_without_emailing_the_subject(
+    ready: ExportPackage, staff: User, django_capture_on_commit_callbacks: OnCommit
+) -> None:
+    forwarded_by_controller(ready.request)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        package = export_deliver(package=ready, actor=Actor.staff(staff))
+
+    assert package.status == ExportStatus.DELIVERED
+    assert mail.outbox == []
 
 
 def test_delivering_twice_is_refused_and_changes_nothing(

@@ -153,10 +153,40 @@ def test_weeks_start_on_monday(orgs: Any) -> None:
     assert _row(report, a, date(2026, 3, 2)).received == 2  # 2 and 5 March
 
 
+def test_periods_are_cut_at_midnight_on_the_organisations_clock(version: PolicyVersion) -> None:
+    organization = version.policy.organization  # Asia/Tashkent, UTC+5
+    rule = version.request_type_rules.get(request_type=RequestType.ACCESS)
+    last_of_march = datetime(2026, 3, 31, 18, 59, tzinfo=UTC)  # 23:59 in Tashkent
+    first_of_may = datetime(2026, 4, 30, 19, 1, tzinfo=UTC)  # 00:01 on 1 May in Tashkent
+    made(rule, last_of_march, at(4, 30))
+    made(rule, last_of_march + timedelta(minutes=2), at(4, 30))  # 00:01 on 1 April
+    made(rule, first_of_may, at(5, 30), status=S.COMPLETED, closed=first_of_may)
+
+    report = _report(organizations=[organization])
+
+    march = _row(report, organization, date(2026, 3, 1))
+    april = _row(report, organization, date(2026, 4, 1))
+    assert (march.received, april.received) == (1, 1)
+    # Received and closed at 00:01 on 1 May: after the range, on the organisation's clock.
+    assert (_row(report, organization, None).received, april.completed) == (2, 0)
+
+
+def test_organisations_on_different_clocks_are_reported_on_the_servers(
+    version: PolicyVersion, settings: Any
+) -> None:
+    settings.TIME_ZONE = "UTC"
+    tashkent = version.policy.organization
+    baku: Organization = OrganizationFactory.create(slug="baku", time_zone="Asia/Baku")
+    other_tashkent: Organization = OrganizationFactory.create(slug="samarkand")
+
+    assert str(metrics.report_timezone([tashkent, other_tashkent])) == "Asia/Tashkent"
+    assert str(metrics.report_timezone([tashkent, baku])) == "UTC"
+
+
 def test_the_portable_median_agrees_with_percentile_cont(orgs: Any) -> None:
     closed = SubjectRequest.objects.filter(status__in=[S.COMPLETED, S.REJECTED])
 
-    portable = metrics.medians_portable(closed, ["organization_id"])
+    portable = metrics.medians_portable(closed, ["organization_id"], UTC)
     native = {
         (row["organization_id"],): row["median"]
         for row in closed.values("organization_id").annotate(

@@ -1,24 +1,35 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
 from django.utils import timezone
 
-from policies.models import PolicyVersion
+from policies.models import PolicyVersion, RequestType
+from requests_app.audit import Actor
 from requests_app.models import RequestStatus, RequestToken, SubjectRequest, TokenPurpose
 from requests_app.verification import (
     InvalidLink,
+    links_resend,
     request_verify,
     requests_expire_unverified,
     status_request,
     token_hash,
     token_issue,
+    verification_token_check,
 )
-from tests.requests_app.conftest import file_request
+from requests_app.workflow import (
+    request_complete,
+    request_mark_verified,
+    request_start,
+    request_withdraw,
+)
+from tests.requests_app.conftest import file_request, links_in_outbox
 
 pytestmark = pytest.mark.django_db
+STAFF = Actor.system("test")
 
 
 def test_only_the_hash_of_a_token_is_stored(version: PolicyVersion) -> None:
@@ -100,3 +111,60 @@ def test_an_expired_request_frees_the_way_for_a_new_one(version: PolicyVersion) 
 
     assert second.pk != first.pk
     assert second.status == RequestStatus.AWAITING_VERIFICATION
+
+
+def test_a_status_link_works_for_status_link_days_from_when_it_was_issued(
+    version: PolicyVersion, settings: Any
+) -> None:
+    settings.STATUS_LINK_DAYS = 30
+    request = file_request(version)
+    issued = timezone.now()
+    first = token_issue(request=request, purpose=TokenPurpose.STATUS, at=issued)
+    later = token_issue(
+        request=request, purpose=TokenPurpose.STATUS, at=issued + timedelta(days=20)
+    )
+
+    assert status_request(token=first, at=issued + timedelta(days=30, seconds=-1)) == request
+    with pytest.raises(InvalidLink):
+        status_request(token=first, at=issued + timedelta(days=30))
+    assert status_request(token=later, at=issued + timedelta(days=30)) == request
+
+
+def test_a_link_stored_without_an_expiry_opens_nothing(version: PolicyVersion) -> None:
+    token = token_issue(request=file_request(version), purpose=TokenPurpose.STATUS)
+    RequestToken.objects.update(expires_at=None)
+
+    with pytest.raises(InvalidLink):
+        status_request(token=token)
+
+
+def test_new_links_go_to_open_requests_and_to_those_closed_within_status_link_days(
+    version: PolicyVersion, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.STATUS_LINK_DAYS = 30
+    email = "subject@example.com"
+    now = timezone.now()
+    unconfirmed = file_request(version, RequestType.ACCESS, email=email)
+    with time_machine.travel(now - timedelta(days=31)):
+        _completed(file_request(version, RequestType.DELETION, email=email))
+    with time_machine.travel(now - timedelta(days=29)):
+        recently_closed = _completed(file_request(version, RequestType.CORRECTION, email=email))
+        # Never confirmed: nobody proved the address, so there is nothing to follow.
+        request_withdraw(
+            request=file_request(version, RequestType.COMPLAINT, email=email),
+            actor=Actor.subject(),
+        )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = links_resend(organization=version.policy.organization, email="Subject@Example.com")
+
+    (confirm,), (status,) = links_in_outbox("confirm"), links_in_outbox("status")
+    assert queued == 2
+    assert verification_token_check(token=confirm) == unconfirmed
+    assert status_request(token=status) == recently_closed
+
+
+def _completed(request: SubjectRequest) -> SubjectRequest:
+    request = request_mark_verified(request=request)
+    request = request_start(request=request, actor=STAFF)
+    return request_complete(request=request, actor=STAFF, outcome="Done.")

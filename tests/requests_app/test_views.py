@@ -11,7 +11,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from policies.models import Organization, PolicyVersion, RequestType
-from requests_app.models import RequestEvent, RequestStatus, RequestToken, SubjectRequest
+from requests_app.audit import Actor
+from requests_app.models import (
+    RequestEvent,
+    RequestStatus,
+    RequestToken,
+    SubjectRequest,
+    TokenPurpose,
+)
+from requests_app.verification import token_issue
+from requests_app.workflow import request_mark_verified, request_withdraw
 from tests.factories import OrganizationFactory
 from tests.requests_app.conftest import file_request, links_in_outbox, publish_version
 
@@ -435,7 +444,7 @@ def test_wrong_expired_used_and_misdirected_links_get_the_same_answer(
     assert next(iter(confirm_answers))[0] == 404
 
 
-def test_a_new_link_is_mailed_only_for_open_requests_and_the_answer_is_the_same(
+def test_a_new_link_is_mailed_only_to_an_address_with_requests_and_the_answer_is_the_same(
     client: Client,
     organization: Organization,
     version: PolicyVersion,
@@ -451,6 +460,54 @@ def test_a_new_link_is_mailed_only_for_open_requests_and_the_answer_is_the_same(
     assert known.content == unknown.content
     assert [message.to for message in mail.outbox] == [["known@example.com"]]
     assert len(links_in_outbox("confirm")) == 1
+
+
+def test_a_request_closed_recently_gets_a_new_status_link_and_the_same_answer(
+    client: Client,
+    organization: Organization,
+    version: PolicyVersion,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    request = request_mark_verified(request=file_request(version, email="closed@example.com"))
+    request_withdraw(request=request, actor=Actor.subject())
+    url = reverse("requests_app:request_new_link", args=[organization.slug])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        closed = client.post(url, {"email": "closed@example.com"}, follow=True)
+        unknown = client.post(url, {"email": "unknown@example.com"}, follow=True)
+
+    assert closed.content == unknown.content
+    assert [message.to for message in mail.outbox] == [["closed@example.com"]]
+    (token,) = links_in_outbox("status")
+    assert client.get(reverse("requests_app:request_status", args=[token])).status_code == 200
+
+
+def test_an_expired_status_link_leads_to_a_new_one(
+    client: Client, organization: Organization, version: PolicyVersion, settings: Any
+) -> None:
+    token = token_issue(request=file_request(version), purpose=TokenPurpose.STATUS)
+
+    with time_machine.travel(timezone.now() + timedelta(days=settings.STATUS_LINK_DAYS)):
+        expired = client.get(reverse("requests_app:request_status", args=[token]))
+    choose = reverse("requests_app:new_link_choose")
+    chosen = client.get(choose)
+
+    assert expired.status_code == 404
+    assert f'href="{choose}"' in expired.content.decode()
+    # With one organisation there is nothing to choose: straight to its form.
+    assert chosen.status_code == 302
+    assert chosen["Location"] == reverse("requests_app:request_new_link", args=["beshqozon"])
+
+
+def test_with_several_organisations_the_subject_chooses_whose_form_to_use(
+    client: Client, organization: Organization
+) -> None:
+    other: Organization = OrganizationFactory.create(slug="clopos", name="Clopos")
+
+    page = client.get(reverse("requests_app:new_link_choose")).content.decode()
+
+    for each in (organization, other):
+        assert reverse("requests_app:request_new_link", args=[each.slug]) in page
 
 
 def test_new_links_are_rate_limited_per_email(
@@ -475,9 +532,7 @@ def test_new_links_are_rate_limited_per_email(
 def test_status_page_shows_only_events_meant_for_the_subject(
     client: Client, version: PolicyVersion
 ) -> None:
-    from requests_app.audit import Actor, event_append
-    from requests_app.models import TokenPurpose
-    from requests_app.verification import token_issue
+    from requests_app.audit import event_append
 
     request = file_request(version)
     event_append(

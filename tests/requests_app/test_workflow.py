@@ -10,9 +10,17 @@ from django.utils import timezone
 from policies.models import PolicyVersion, RequestType
 from requests_app import workflow
 from requests_app.audit import Actor
-from requests_app.models import EventKind, ReasonCode, RequestEvent, RequestStatus, SubjectRequest
+from requests_app.models import (
+    ActorKind,
+    EventKind,
+    ReasonCode,
+    RequestEvent,
+    RequestStatus,
+    SubjectRequest,
+)
 from requests_app.workflow import (
     TRANSITIONS,
+    IllegalAction,
     IllegalTransition,
     MissingReason,
     request_complete,
@@ -170,6 +178,45 @@ def test_days_on_hold_push_the_deadline_when_the_rule_pauses(
     assert request.paused_days == 4
     assert request.on_hold_since is None
     assert request.due_at == due_before + timedelta(days=4)
+
+
+@pytest.mark.parametrize("status", [S.VERIFIED, S.IN_PROGRESS, S.COMPLETED])
+def test_only_a_request_on_hold_can_be_resumed(
+    version: PolicyVersion, staff: Actor, status: str
+) -> None:
+    request = request_in(version, status, staff)
+    before = SubjectRequest.objects.values().get(pk=request.pk)
+
+    with pytest.raises(IllegalAction, match="only a request on hold can be resumed"):
+        request_resume(request=request, actor=staff)
+
+    assert SubjectRequest.objects.values().get(pk=request.pk) == before
+    assert not RequestEvent.objects.filter(request=request, kind=EventKind.RESUMED).exists()
+
+
+def test_a_request_on_hold_is_resumed_not_started(version: PolicyVersion, staff: Actor) -> None:
+    request = request_in(version, S.ON_HOLD, staff)
+    before = SubjectRequest.objects.values().get(pk=request.pk)
+
+    with pytest.raises(IllegalAction, match="resume it instead of starting it"):
+        request_start(request=request, actor=staff)
+
+    assert SubjectRequest.objects.values().get(pk=request.pk) == before
+
+
+def test_the_subject_verifies_unless_someone_else_is_named(version: PolicyVersion) -> None:
+    by_subject = request_mark_verified(request=file_request(version, email="a@example.com"))
+    by_controller = request_mark_verified(
+        request=file_request(version, email="b@example.com"), actor=Actor.system("opendsr:shop")
+    )
+
+    verified = [
+        request.events.get(kind=EventKind.VERIFIED) for request in (by_subject, by_controller)
+    ]
+    assert [(event.actor_kind, event.actor_label) for event in verified] == [
+        (ActorKind.SUBJECT, ""),
+        (ActorKind.SYSTEM, "opendsr:shop"),
+    ]
 
 
 def test_rejection_without_a_reason_is_refused(version: PolicyVersion, staff: Actor) -> None:

@@ -39,6 +39,7 @@ from tests.factories import (
     ConfirmedRequestFactory,
     StaffUserFactory,
     account_with_every_record,
+    forwarded_by_controller,
 )
 from tests.requests_app.erasure.conftest import surviving
 
@@ -345,3 +346,21 @@ def test_a_subject_with_no_data_gets_a_certificate_saying_so(
     assert request.status == RequestStatus.COMPLETED
     assert all(m["deleted"] == m["anonymised"] == 0 for m in certificate.content["models"])
     assert certificate.content["retained"] == []
+
+
+def test_a_request_a_controller_forwarded_is_erased_without_emailing_the_subject(
+    zpos: Organization,
+    shop: dict[str, set[int]],
+    officer: User,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    request = _deletion(zpos)
+    forwarded_by_controller(request)
+
+    _approve(request, officer, django_capture_on_commit_callbacks)
+    _execute_due(APPROVED + timedelta(days=8), django_capture_on_commit_callbacks)
+
+    request.refresh_from_db()
+    assert request.status == RequestStatus.COMPLETED
+    assert ErasureCertificate.objects.get(request=request).sent_at is None
+    assert [m for m in mail.outbox if OWNER in m.to] == []

@@ -40,7 +40,7 @@ def scheduled(
         django_capture_on_commit_callbacks(execute=True),
     ):
         erasure_approve(request=request, actor=Actor.staff(officer))
-    return request, token_issue(request=request, purpose=TokenPurpose.STATUS)
+    return request, token_issue(request=request, purpose=TokenPurpose.STATUS, at=APPROVED)
 
 
 def _status(client: Client, token: str) -> str:

@@ -8,15 +8,22 @@ import time
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.core.cache import cache
 
 from config.celery import app as celery_app
 from policies.models import RequestType
 from requests_app.audit import Actor
-from requests_app.models import SubjectRequest
+from requests_app.models import EventKind, SubjectRequest
 from requests_app.opendsr.callbacks import CallbackFailed, callback_deliver, callbacks_dispatch
 from requests_app.opendsr.models import Controller, OpenDSRCallback, OpenDSRRequest
-from requests_app.workflow import request_complete, request_start
+from requests_app.workflow import (
+    request_complete,
+    request_extend,
+    request_hold,
+    request_resume,
+    request_start,
+)
 from tests.factories import ControllerFactory, OrganizationFactory
 from tests.requests_app.api.conftest import CommittingClient
 from tests.requests_app.conftest import publish_version
@@ -73,6 +80,37 @@ def test_a_status_change_is_posted_signed_to_every_callback_url(
         }
     assert link.reported_status == "in_progress"
     assert all(c.delivered_at for c in OpenDSRCallback.objects.all())
+
+
+@pytest.mark.django_db
+def test_the_subject_is_never_emailed_and_the_controller_hears_of_every_change(
+    opendsr: CommittingClient,
+    callback_server: CallbackServer,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    body = opendsr_request(
+        subject_request_type="access", status_callback_urls=[callback_server.url()]
+    )
+    assert post_request(opendsr, body).status_code == 201
+    request = SubjectRequest.objects.get()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_start(request=request, actor=SYSTEM)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_hold(request=request, actor=SYSTEM, question="Which account?")
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_resume(request=request, actor=SYSTEM)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_extend(request=request, actor=SYSTEM, amount=10, reason="Busy.")
+    with django_capture_on_commit_callbacks(execute=True):
+        request_complete(request=request, actor=SYSTEM, outcome="Sent to the controller.")
+
+    assert mail.outbox == []
+    assert not request.events.filter(kind=EventKind.EMAIL_SENT).exists()
+    assert request.events.get(kind=EventKind.EXTENDED).data["subject_told"] is False
+    reported = [json.loads(r.body)["request_status"] for r in callback_server.received]
+    # On hold and back is "in_progress" throughout for the controller: nothing new to report.
+    assert reported == ["in_progress", "completed"]
 
 
 @pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from policies.models import RequestType
 from requests_app.audit import Actor
-from requests_app.models import EventKind, RequestStatus, SubjectRequest
+from requests_app.models import ActorKind, EventKind, RequestStatus, SubjectRequest
 from requests_app.opendsr.models import Controller, OpenDSRRequest
 from requests_app.workflow import request_complete, request_reject, request_start
 from tests.factories import ControllerFactory
@@ -83,6 +83,15 @@ def test_a_new_request_becomes_a_verified_subject_request_with_a_receipt(
     note = request.events.get(kind=EventKind.NOTE)
     assert note.actor_label == "opendsr:oqtepa"
     assert note.data["subject_request_id"] == body["subject_request_id"]
+
+
+def test_the_controller_not_the_subject_is_recorded_as_having_verified_the_request(
+    opendsr: CommittingClient,
+) -> None:
+    post_request(opendsr, opendsr_request())
+
+    verified = SubjectRequest.objects.get().events.get(kind=EventKind.VERIFIED)
+    assert (verified.actor_kind, verified.actor_label) == (ActorKind.SYSTEM, "opendsr:oqtepa")
 
 
 def test_the_same_subject_request_id_twice_is_one_request_and_one_receipt(
