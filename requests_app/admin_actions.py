@@ -131,6 +131,9 @@ class StaffAction:
     done: Any
     form: type[ActionForm] | None
     run: Callable[[SubjectRequest, Actor, User, dict[str, Any]], SubjectRequest]
+    # Said instead of ``done`` for a request a controller forwarded through OpenDSR, whose
+    # subject we never email (see ``SubjectRequest.emails_subject``).
+    done_forwarded: Any = None
 
 
 ACTIONS: dict[str, StaffAction] = {
@@ -165,6 +168,10 @@ ACTIONS: dict[str, StaffAction] = {
         lambda r, actor, user, data: request_hold(
             request=r, actor=actor, question=data["question"]
         ),
+        _(
+            "%(reference)s is on hold. %(controller)s forwarded it through OpenDSR and we do not "
+            "email its subject: ask %(controller)s for what you need."
+        ),
     ),
     "resume": StaffAction(
         _("Resume work"),
@@ -190,6 +197,7 @@ ACTIONS: dict[str, StaffAction] = {
         lambda r, actor, user, data: request_reject(
             request=r, actor=actor, reason_code=data["reason_code"], reason=data["reason"]
         ),
+        _("%(reference)s is rejected; %(controller)s hears of it through its status callback."),
     ),
     "complete": StaffAction(
         _("Complete…"),
@@ -199,9 +207,19 @@ ACTIONS: dict[str, StaffAction] = {
         lambda r, actor, user, data: request_complete(
             request=r, actor=actor, outcome=data["outcome"]
         ),
+        _("%(reference)s is completed; %(controller)s hears of it through its status callback."),
     ),
 }
 REFUSALS = (IllegalTransition, IllegalAction, MissingReason)
+
+
+def _done_message(staff_action: StaffAction, request: SubjectRequest) -> str:
+    if staff_action.done_forwarded is not None and not request.emails_subject:
+        controller = request.opendsr.controller.name
+        return str(
+            staff_action.done_forwarded % {"reference": request.reference, "controller": controller}
+        )
+    return str(staff_action.done % {"reference": request.reference})
 
 
 def _legal(action: str, request: SubjectRequest) -> bool:
@@ -280,9 +298,7 @@ class RequestActionsMixin(_Base):
                     return HttpResponseRedirect(change_url)
                 form.add_error(None, str(error))
             else:
-                self.message_user(
-                    request, staff_action.done % {"reference": obj.reference}, messages.SUCCESS
-                )
+                self.message_user(request, _done_message(staff_action, obj), messages.SUCCESS)
                 return HttpResponseRedirect(change_url)
         context = {
             **self.admin_site.each_context(request),

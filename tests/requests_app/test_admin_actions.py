@@ -16,7 +16,7 @@ from requests_app.audit import Actor
 from requests_app.models import EventKind, RequestStatus, SubjectRequest
 from requests_app.roles import AGENTS, AUDITORS, OFFICERS
 from requests_app.workflow import request_assign, request_mark_verified
-from tests.factories import StaffUserFactory
+from tests.factories import StaffUserFactory, forwarded_by_controller
 from tests.requests_app.conftest import file_request, publish_version
 
 pytestmark = pytest.mark.django_db
@@ -351,3 +351,30 @@ def test_agents_are_not_offered_bulk_reassignment(
     assert "assign_selected_to_me" in page
     assert 'value="assign_selected"' not in page
     assert "delete_selected" not in page
+
+
+def test_staff_are_told_a_forwarded_requests_subject_is_not_emailed_and_whom_to_ask(
+    client: Client,
+    officer: User,
+    verified: SubjectRequest,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    controller = forwarded_by_controller(verified).controller
+    request_assign(request=verified, actor=Actor.staff(officer), assignee=officer)
+    client.post(act_url(verified, "start"))
+    mail.outbox.clear()
+
+    form = client.get(act_url(verified, "hold"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            act_url(verified, "hold"), {"question": "Which shop account is yours?"}, follow=True
+        )
+
+    assert f"{controller.name} forwarded this request through OpenDSR" in form.content.decode()
+    shown = [str(message) for message in response.context["messages"]]
+    assert shown == [
+        f"{verified.reference} is on hold. {controller.name} forwarded it through OpenDSR and we "
+        f"do not email its subject: ask {controller.name} for what you need."
+    ]
+    assert fresh(verified).status == S.ON_HOLD
+    assert mail.outbox == []
