@@ -29,6 +29,7 @@ from django.http import (
     HttpResponseRedirect,
 )
 from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -210,6 +211,8 @@ class PackageStep:
     from_statuses: tuple[str, ...]
     run: Callable[[ExportPackage, HttpRequest], ExportPackage]
     done: Any
+    # A step that cannot be undone asks first: its button opens a page with this question.
+    asks: Any = None
 
 
 def _discard(package: ExportPackage, request: HttpRequest) -> ExportPackage:
@@ -239,6 +242,10 @@ PACKAGE_STEPS: dict[str, PackageStep] = {
         (ExportStatus.QUEUED, ExportStatus.READY, ExportStatus.FAILED),
         _discard,
         _("Export package #%(id)s is discarded."),
+        _(
+            "Discard export package #%(id)s? Its file is deleted and the subject cannot download "
+            "it; a new package can be built afterwards."
+        ),
     ),
 }
 
@@ -259,7 +266,8 @@ class ExportPackageAdmin(admin.ModelAdmin):
     search_fields = ("request__reference",)
     list_select_related = ("request",)
     ordering = ("-created_at",)
-    actions = ("deliver", "rerun", "discard")
+    # Discarding deletes a file, so it is taken one package at a time, after a question.
+    actions = ("deliver", "rerun")
     inlines = (ExportDownloadInline,)
     fields = readonly_fields = (
         "request_link",
@@ -310,6 +318,7 @@ class ExportPackageAdmin(admin.ModelAdmin):
                 "name": name,
                 "label": step.label,
                 "url": reverse("admin:requests_app_exportpackage_step", args=[package.pk, name]),
+                "asks": step.asks is not None,
             }
             for name, step in PACKAGE_STEPS.items()
             if request.user.has_perm(step.permission) and package.status in step.from_statuses
@@ -360,15 +369,32 @@ class ExportPackageAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(_change_url(subject_request.pk))
 
     def step_view(self, request: HttpRequest, object_id: str, step: str) -> HttpResponse:
-        """Take a step on a package (POST) and go back to its request's page."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        """Take a step on a package (POST) and go back to its request's page; a step that asks
+        first shows its question on GET."""
         package_step = PACKAGE_STEPS.get(step)
+        allowed = ["GET", "POST"] if package_step is not None and package_step.asks else ["POST"]
+        if request.method not in allowed:
+            return HttpResponseNotAllowed(allowed)
         package = self.get_object(request, unquote(object_id))
         if package_step is None or package is None:
             raise Http404
         if not request.user.has_perm(package_step.permission):
             raise PermissionDenied
+        if request.method == "GET":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "original": package,
+                "title": package_step.label,
+                "question": package_step.asks % {"id": package.pk},
+                "step_label": package_step.label,
+                "package_url": reverse(
+                    "admin:requests_app_exportpackage_change", args=[package.pk]
+                ),
+            }
+            return TemplateResponse(
+                request, "admin/requests_app/exportpackage/confirm_step.html", context
+            )
         try:
             package_step.run(package, request)
         except ExportRefused as refused:
@@ -428,16 +454,6 @@ class ExportPackageAdmin(admin.ModelAdmin):
     @admin.action(description=_("Re-run the failed build"), permissions=["rebuild"])
     def rerun(self, request: HttpRequest, queryset: QuerySet[ExportPackage]) -> None:
         self._each(request, queryset, export_rerun, _("%(count)d build(s) queued again."))
-
-    @admin.action(
-        description=_("Discard (the file is deleted; it is not delivered)"),
-        permissions=["rebuild"],
-    )
-    def discard(self, request: HttpRequest, queryset: QuerySet[ExportPackage]) -> None:
-        reason = gettext("Discarded in the admin by %(user)s.") % {"user": request.user}
-        self._each(
-            request, queryset, export_discard, _("%(count)d package(s) discarded."), reason=reason
-        )
 
     def _each(
         self,

@@ -271,9 +271,14 @@ def test_an_officer_discards_a_package_from_its_page(
 ) -> None:
     login(client, OFFICERS)
 
+    page = client.get(package_url(ready)).content.decode()
+    question = client.get(step_url(ready, "discard"))
+    assert status(ready) == ExportStatus.READY  # asking changes nothing
     with django_capture_on_commit_callbacks(execute=True):
         client.post(step_url(ready, "discard"))
 
+    assert f'href="{step_url(ready, "discard")}"' in page
+    assert f"Discard export package #{ready.pk}? Its file is deleted" in question.content.decode()
     assert status(ready) == ExportStatus.DISCARDED
     assert ready.request.events.filter(note__contains="Discarded in the admin by officers").exists()
 
