@@ -39,7 +39,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, transaction
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Value, sql
-from django.db.models.functions import Cast, Concat, Greatest, Left
+from django.db.models.functions import Cast, Concat, Greatest, Left, Now
 from django.utils import timezone
 
 from requests_app.erasure.clocks import clock_for
@@ -346,40 +346,59 @@ def _held_models(run: PurgeRun) -> set[type[models.Model]]:
     return {apps.get_model(label) for label in labels}
 
 
-# Key bounds no table holds (negative, within every integer column's range): a step's statements
-# are compiled once with these, and each batch runs them with its own bounds in their place.
-_LOWER, _UPPER = -2_147_483_001, -2_147_483_002
+# Values no key, count or duration takes (negative, within every integer column's range): the
+# statements a batch runs are compiled once with these, and each run binds its own in their place.
+_SLOTS = {
+    "lower": -2_147_483_001,
+    "upper": -2_147_483_002,
+    "step": -2_147_483_003,
+    "cursor": -2_147_483_004,
+    "rows": -2_147_483_005,
+    "elapsed_ms": -2_147_483_006,
+}
+_SLOT_NAMES = {value: name for name, value in _SLOTS.items()}
 
 
 @dataclass(frozen=True)
 class _Statement:
+    """SQL compiled once by the ORM, run many times with its slots bound to new values."""
+
     text: str
     params: tuple[Any, ...]
     using: str
 
     @classmethod
-    def compiled(cls, query: sql.Query, using: str) -> _Statement:
+    def compiled(cls, query: sql.Query, using: str, *slots: str) -> _Statement:
         text, params = query.get_compiler(using).as_sql()
-        for bound in (_LOWER, _UPPER):
-            if list(params).count(bound) != 1:
-                raise PurgeError(f"cannot compile a batch statement: {text}")
+        for slot in slots:
+            if list(params).count(_SLOTS[slot]) != 1:
+                raise PurgeError(f"cannot compile a batch statement ({slot}): {text}")
         return cls(text, tuple(params), using)
 
-    def run(self, lower: int, upper: int) -> int:
-        bounds = {_LOWER: lower, _UPPER: upper}
-        params = [bounds.get(p, p) if type(p) is int else p for p in self.params]
+    def _bound(self, values: dict[str, int]) -> list[Any]:
+        # A slot keeps the integer type the ORM gave it (psycopg's Int4, Int8 or int).
+        return [
+            type(p)(values[_SLOT_NAMES[p]])
+            if isinstance(p, int) and not isinstance(p, bool) and p in _SLOT_NAMES
+            else p
+            for p in self.params
+        ]
+
+    def run(self, **values: int) -> tuple[int, tuple[Any, ...] | None]:
+        """Execute with ``values`` in the slots; return the row count and the first row."""
+        params = self._bound(values)
         connection = connections[self.using]
         if connection.vendor != "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(self.text, params)
-                return int(cursor.rowcount)
+                return int(cursor.rowcount), cursor.fetchone() if cursor.description else None
         # Django's cursors bind parameters on the client, so PostgreSQL would plan the same
         # statement again for every batch; a server-binding cursor lets it prepare the statement
         # once per connection (the plan of a batch over a few thousand keys does not change).
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(self.text, params, prepare=True)
-            return int(cursor.rowcount)
+            return int(cursor.rowcount), cursor.fetchone() if cursor.description else None
 
 
 def _update(rows: QuerySet[Any], values: dict[str, Any]) -> sql.Query:
@@ -411,7 +430,7 @@ class StepStatements:
     def for_step(cls, step: PurgeStep) -> StepStatements:
         registration = registration_for(step.model_label)
         rows = step_rows(step)
-        batch = rows.filter(pk__gt=_LOWER, pk__lte=_UPPER)
+        batch = rows.filter(pk__gt=_SLOTS["lower"], pk__lte=_SLOTS["upper"])
         if step.action == PurgeAction.ANONYMISE:
             values, already = anonymous_update(registration.model, anonymise_fields(registration))
             queries = [_update(batch.exclude(already), values)]
@@ -427,12 +446,14 @@ class StepStatements:
             # Every reference has been removed, cleared or excluded above, so Django's collector
             # would find nothing to cascade: one DELETE ... WHERE is what its fast path issues.
             queries.append(_delete(deletable))
-        return cls(tuple(_Statement.compiled(query, rows.db) for query in queries))
+        return cls(
+            tuple(_Statement.compiled(query, rows.db, "lower", "upper") for query in queries)
+        )
 
     def run(self, lower: int, upper: int) -> int:
         changed = 0
         for statement in self.statements:
-            changed = statement.run(lower, upper)
+            changed, _row = statement.run(lower=lower, upper=upper)
         return changed
 
 
@@ -455,20 +476,66 @@ def _dense(step: PurgeStep, lower: int) -> bool:
     return passed <= 0 or step.rows * 2 >= passed
 
 
+@dataclass(frozen=True)
+class _StepLedger:
+    """Locking a step's row to read where it stands, and moving it on: what every batch does
+    besides its own statements, compiled once per database connection alias."""
+
+    lock: _Statement
+    advance: _Statement
+
+    @classmethod
+    def get(cls, using: str) -> _StepLedger:
+        if using not in _LEDGERS:
+            steps = PurgeStep.objects.using(using)
+            lock = steps.select_for_update().filter(pk=_SLOTS["step"])
+            elapsed = Value(_SLOTS["elapsed_ms"])
+            advance = _update(
+                steps.filter(pk=_SLOTS["step"]),
+                {
+                    "cursor": _SLOTS["cursor"],
+                    "rows": F("rows") + _SLOTS["rows"],
+                    "batches": F("batches") + 1,
+                    "longest_batch_ms": Greatest(F("longest_batch_ms"), elapsed),
+                    "heartbeat_at": Now(),
+                },
+            )
+            _LEDGERS[using] = cls(
+                _Statement.compiled(
+                    lock.values_list("cursor", "rows", "finished_at").query, using, "step"
+                ),
+                _Statement.compiled(advance, using, "step", "cursor", "rows", "elapsed_ms"),
+            )
+        return _LEDGERS[using]
+
+
+_LEDGERS: dict[str, _StepLedger] = {}
+
+
 def batch_run(
     step_id: int,
     *,
     batch_size: int | None = None,
     statements: StepStatements | None = None,
+    step: PurgeStep | None = None,
 ) -> tuple[int, bool]:
     """Run the next batch of a step in its own transaction; return (rows changed, step done).
 
-    ``statements`` are the step's, compiled by the caller that runs many batches of it.
+    A caller that runs many batches of one step passes the step as it read it (for its fixed
+    fields: range, model, run) and its compiled ``statements``.
     """
     started = time.monotonic()
     with transaction.atomic():
-        # The step alone is locked and read; its run is only read when needed.
-        step = PurgeStep.objects.select_for_update().get(pk=step_id)
+        # The step's row is locked and its progress read afresh: another worker may have moved it.
+        ledger = _StepLedger.get(PurgeStep.objects.db)
+        _count, progress = ledger.lock.run(step=step_id)
+        if progress is None:
+            raise PurgeStep.DoesNotExist(f"purge step {step_id} does not exist")
+        if step is None:
+            step = PurgeStep.objects.select_related("run__organization", "run__rule").get(
+                pk=step_id
+            )
+        step.cursor, step.rows, step.finished_at = progress
         if step.finished_at is not None:
             return 0, True
         size = batch_size or step.run.batch_size
@@ -490,13 +557,7 @@ def batch_run(
                 return 0, True
         changed = _apply(statements or StepStatements.for_step(step), lower, last)
         elapsed_ms = int((time.monotonic() - started) * 1000)
-        PurgeStep.objects.filter(pk=step.pk).update(
-            cursor=last,
-            rows=F("rows") + changed,
-            batches=F("batches") + 1,
-            longest_batch_ms=Greatest(F("longest_batch_ms"), Value(elapsed_ms)),
-            heartbeat_at=now,
-        )
+        ledger.advance.run(step=step.pk, cursor=last, rows=changed, elapsed_ms=elapsed_ms)
         done = not found or last >= step.pk_to
         if done:
             _finish_step(step.pk, now)
@@ -520,7 +581,7 @@ def step_work(
     size = batch_size or step.run.batch_size
     while True:
         try:
-            changed, done = batch_run(step_id, batch_size=size, statements=statements)
+            changed, done = batch_run(step_id, batch_size=size, statements=statements, step=step)
         except Exception as error:
             PurgeStep.objects.filter(pk=step_id).update(
                 last_error=f"{type(error).__name__}: {error}"[:2000], heartbeat_at=timezone.now()

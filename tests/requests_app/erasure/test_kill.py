@@ -15,9 +15,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db.models import Sum
 
 from pos.models import Sale, SaleLine
-from requests_app.erasure.models import PurgeRun
+from requests_app.erasure.models import PurgeRun, PurgeStep
 from tests.conftest import _test_database_url
 from tests.factories import OrganizationFactory
 from tests.requests_app.erasure.conftest import (
@@ -46,6 +47,14 @@ def _bulk_sales(ids: dict[str, set[int]], count: int) -> None:
     )
     ids["pos.sale"] |= {sale.pk for sale in sales}
     ids["pos.saleline"] |= {line.pk for line in lines}
+
+
+def _batches_done() -> int:
+    return int(PurgeStep.objects.aggregate(done=Sum("batches"))["done"] or 0)
+
+
+def _finished() -> bool:
+    return PurgeRun.objects.filter(finished_at__isnull=False).exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -84,10 +93,18 @@ def test_a_purge_killed_at_random_points_and_resumed_ends_like_an_uninterrupted_
     chance = random.Random()
 
     kills = 0
-    for _ in range(KILLS):
+    for number in range(KILLS):
         process = subprocess.Popen(command, cwd=ROOT, env=env)
-        time.sleep(chance.uniform(0.5, 3.0))
-        if process.poll() is not None:
+        if number == 0:
+            time.sleep(chance.uniform(0.2, 1.5))  # during start-up or planning
+        else:
+            # After a random number of committed batches, at a random moment of the next one.
+            wanted = _batches_done() + chance.randint(1, 8)
+            while process.poll() is None and _batches_done() < wanted:
+                time.sleep(0.002)
+            time.sleep(chance.uniform(0, 0.005))
+        if process.poll() is not None or _finished():
+            process.wait(timeout=30)
             break
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
@@ -95,7 +112,7 @@ def test_a_purge_killed_at_random_points_and_resumed_ends_like_an_uninterrupted_
     finished = subprocess.run(command, cwd=ROOT, env=env, timeout=300, check=False)
 
     assert finished.returncode == 0
-    assert kills >= 1, "the purge finished before it could be killed: make the dataset larger"
+    assert kills == KILLS, "the purge finished before every kill: make the dataset larger"
     assert surviving() == expected
     (run,) = PurgeRun.objects.all()
     assert run.is_finished
