@@ -28,7 +28,7 @@ from django.utils.translation import gettext as _
 
 from policies.models import RequestType
 from requests_app.audit import Actor, event_append
-from requests_app.erasure.purge import PurgeError, registration_for
+from requests_app.erasure.scopes import PurgeError, registration_for
 from requests_app.evidence import evidence_section_register
 from requests_app.models import EventKind, RequestEvent, RequestStatus, SubjectRequest
 from requests_app.subject_data.registry import SubjectIdentity, registry

@@ -61,7 +61,7 @@ def erasure_email_send(*, schedule_id: int, kind: str) -> bool:
     with translation.override(request.language):
         if certificate is not None:
             from requests_app.erasure.erasure import certificate_summary
-            from requests_app.erasure.purge import registration_for
+            from requests_app.erasure.scopes import registration_for
 
             context["summary"] = certificate_summary(certificate.content)
             context["models"] = [

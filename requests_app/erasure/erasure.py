@@ -47,10 +47,12 @@ from requests_app.erasure.models import (
 from requests_app.erasure.purge import (
     FINISHERS,
     StepSpec,
-    deletion_order,
-    registration_for,
     run_dispatch,
     steps_create,
+)
+from requests_app.erasure.scopes import (
+    deletion_order,
+    registration_for,
 )
 from requests_app.evidence import evidence_section_register
 from requests_app.models import (

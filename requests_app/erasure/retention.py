@@ -49,14 +49,16 @@ from policies.models import (
 from requests_app.erasure.clocks import clock_for
 from requests_app.erasure.models import PurgeAction, PurgeKind, PurgeRun, RetentionNotice
 from requests_app.erasure.purge import (
-    PurgeError,
     StepSpec,
+    steps_create,
+)
+from requests_app.erasure.scopes import (
+    PurgeError,
     anonymise_fields,
     deletion_order,
     references_to,
     resolve_path,
     retention_rows,
-    steps_create,
 )
 from requests_app.subject_data.registry import ErasureAction, Registration, registry
 

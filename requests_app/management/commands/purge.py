@@ -21,7 +21,7 @@ from django.utils.translation import gettext_noop
 from pos.demo_data import Progress
 from requests_app.erasure.erasure import holds_release_start
 from requests_app.erasure.models import PurgeRun, PurgeStep
-from requests_app.erasure.purge import PurgeError, run_execute
+from requests_app.erasure.purge import run_execute
 from requests_app.erasure.retention import (
     notices_create_due,
     organization_today,
@@ -31,6 +31,7 @@ from requests_app.erasure.retention import (
     rule_find,
     rules_in_force,
 )
+from requests_app.erasure.scopes import PurgeError
 
 COMMAND = "manage.py purge"
 

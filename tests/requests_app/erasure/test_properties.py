@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from policies.deadlines import Period, add_period
 from policies.models import DataCategory, Organization, PeriodUnit, RetentionTrigger
-from requests_app.erasure.purge import batch_run, pending_steps, registration_for, run_execute
+from requests_app.erasure.purge import batch_run, pending_steps, run_execute
 from requests_app.erasure.retention import latest_start, retention_run_start
+from requests_app.erasure.scopes import registration_for
 from tests.requests_app.erasure.conftest import POS_MODELS, merchant, retention_version, rule_of
 
 pytestmark = pytest.mark.django_db

@@ -30,7 +30,6 @@ from requests_app.erasure import purge
 from requests_app.erasure.models import PurgeRun, PurgeStep
 from requests_app.erasure.purge import (
     batch_run,
-    deletion_order,
     pending_steps,
     run_advance,
     run_execute,
@@ -38,6 +37,7 @@ from requests_app.erasure.purge import (
     step_work,
 )
 from requests_app.erasure.retention import retention_run_start
+from requests_app.erasure.scopes import deletion_order
 from tests.requests_app.erasure.conftest import (
     ZPOS_RULE,
     merchant,
