@@ -395,3 +395,12 @@ def status_link_path_after_confirming(request: SubjectRequest) -> str:
     token = token_issue(request=request, purpose=TokenPurpose.VERIFICATION)
     _confirmed, status_token = request_verify(token=token)
     return reverse("requests_app:request_status", args=[status_token])
+
+
+def admin_log_in(page: Page, username: str, password: str) -> None:
+    """Log into ``/admin/`` through its login form, as staff do."""
+    page.goto("/admin/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#user-tools")).to_contain_text(username)

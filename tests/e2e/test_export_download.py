@@ -25,6 +25,7 @@ from tests.e2e.journey import (
     ENGLISH_DETAILS,
     ContextFactory,
     Subject,
+    admin_log_in,
     expected_text,
     file_and_confirm,
     wait_for_message,
@@ -44,14 +45,6 @@ def package_files() -> Iterator[None]:
         "file_path", flat=True
     ):
         storage.delete(file_path)
-
-
-def _log_in(page: Page, username: str, password: str) -> None:
-    page.goto("/admin/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#user-tools")).to_contain_text(username)
 
 
 def _reload_until(page: Page, where: Locator, text: str, *, seconds: float) -> None:
@@ -95,7 +88,7 @@ def test_an_officer_delivers_an_access_export_and_the_subject_downloads_it(
     officer.groups.add(Group.objects.get(name=roles.OFFICERS))
 
     page = new_context().new_page()
-    _log_in(page, "officer", password)
+    admin_log_in(page, "officer", password)
     page.goto(reverse("admin:requests_app_subjectrequest_change", args=[filed.pk]))
     actions = page.locator("section.dsr-actions")
     actions.get_by_role("button", name=expected_text("en", "Build the export package")).click()

@@ -22,6 +22,7 @@ from tests.e2e.artifacts import Artifacts
 from tests.e2e.journey import (
     ContextFactory,
     Subject,
+    admin_log_in,
     expected_text,
     file_and_confirm,
     label_pattern,
@@ -83,11 +84,7 @@ def test_an_agent_logs_into_the_admin_and_works_a_confirmed_request_to_completio
     agent.groups.add(Group.objects.get(name=roles.AGENTS))
 
     page = new_context().new_page()
-    page.goto("/admin/")
-    page.get_by_label("Username").fill("agent")
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#user-tools")).to_contain_text("agent")
+    admin_log_in(page, "agent", password)
     artifacts.shot(page, "admin home")
 
     page.locator("tr.model-subjectrequest").get_by_role("link", name="Subject requests").click()
