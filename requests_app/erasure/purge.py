@@ -254,12 +254,6 @@ class StepStatements:
         return changed
 
 
-def _apply(statements: StepStatements, lower: int, upper: int) -> int:
-    """Delete or anonymise the step's rows with keys in (``lower``, ``upper``]; return how many
-    changed."""
-    return statements.run(lower, upper)
-
-
 def _finish_step(step_id: int, now: datetime) -> None:
     PurgeStep.objects.filter(pk=step_id, finished_at__isnull=True).update(
         finished_at=now, heartbeat_at=now, last_error=""
@@ -352,7 +346,7 @@ def batch_run(
             if last is None:
                 _finish_step(step.pk, now)
                 return 0, True
-        changed = _apply(statements or StepStatements.for_step(step), lower, last)
+        changed = (statements or StepStatements.for_step(step)).run(lower, last)
         elapsed_ms = int((time.monotonic() - started) * 1000)
         ledger.advance.run(step=step.pk, cursor=last, rows=changed, elapsed_ms=elapsed_ms)
         done = not found or last >= step.pk_to

@@ -202,13 +202,13 @@ def test_a_failed_batch_changes_nothing_and_records_its_error(
     run = _start(zpos)
     step_id = pending_steps(run)[0]
     before = surviving()
-    real_apply = purge._apply
+    real_run = purge.StepStatements.run
 
     def apply_then_crash(statements: Any, lower: int, upper: int) -> int:
-        real_apply(statements, lower, upper)
+        real_run(statements, lower, upper)
         raise RuntimeError("the worker lost its database connection")
 
-    monkeypatch.setattr(purge, "_apply", apply_then_crash)
+    monkeypatch.setattr(purge.StepStatements, "run", apply_then_crash)
     with pytest.raises(RuntimeError):
         step_work(step_id)
 
@@ -216,7 +216,7 @@ def test_a_failed_batch_changes_nothing_and_records_its_error(
     assert surviving() == before
     assert (step.cursor, step.rows, step.finished_at) == (None, 0, None)
     assert "lost its database connection" in step.last_error
-    monkeypatch.setattr(purge, "_apply", real_apply)
+    monkeypatch.setattr(purge.StepStatements, "run", real_run)
     run_execute(run)
     assert PurgeStep.objects.get(pk=step_id).last_error == ""
 
