@@ -13,12 +13,13 @@ export HOST PORT
 # `make run` is a local evaluation: plain HTTP, debug pages on. Production sets DEBUG=false.
 RUN_DEBUG ?= true
 
-.PHONY: help run test lint format venv uv messages
+.PHONY: help run test test-fast lint format venv uv messages
 
 help:
 	@echo "make run    start web, worker and beat on http://$(HOST):$(PORT)/ (embedded SQLite by default)"
 	@echo "make test   run the tests on a throwaway PostgreSQL and Redis"
-	@echo "make lint   ruff, ruff format --check, makemigrations --check, mypy"
+	@echo "make test-fast  the same without the browser (e2e) and real-worker tests: a few minutes"
+	@echo "make lint   ruff, ruff format --check, makemigrations --check, mypy, the import contracts"
 
 uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
@@ -46,11 +47,15 @@ run: messages
 test: messages
 	@$(PY) -m tests.servers -- $(PY) -m pytest $(PYTEST_ARGS)
 
+test-fast: messages
+	@$(PY) -m tests.servers -- $(PY) -m pytest -m "not e2e and not worker" $(PYTEST_ARGS)
+
 lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 	.venv/bin/mypy .
+	.venv/bin/lint-imports
 
 format: venv
 	.venv/bin/ruff check --fix .

@@ -182,7 +182,7 @@ def copy_rows(request_id: int) -> CopyResult:
     from django.db import connection
 
     from requests_app.models import SubjectRequest
-    from requests_app.subject_data.registry import SubjectIdentity, registry
+    from subject_data.registry import SubjectIdentity, registry
 
     identity = SubjectIdentity.of_request(SubjectRequest.objects.get(pk=request_id))
     rows = size = 0
@@ -204,14 +204,14 @@ def measure(chunk_size: int | None) -> int:
     from django.conf import settings
     from django.utils import timezone
 
+    from exports.build import export_build, export_storage
+    from exports.models import ExportPackage
     from policies.models import Organization, PolicyVersion, RequestType
     from pos.demo_data import large_subject_email
     from requests_app.intake import SubjectDetails, request_submit
     from requests_app.models import SubjectRequest
-    from requests_app.subject_data.exports import export_build, export_storage
-    from requests_app.subject_data.models import ExportPackage
-    from requests_app.subject_data.schema import schema_url
     from requests_app.workflow import request_mark_verified
+    from subject_data.schema import schema_url
 
     if chunk_size:
         settings.EXPORT_CHUNK_SIZE = chunk_size

@@ -262,15 +262,15 @@ def engine(batch_size: int) -> dict[str, Any]:
     from django.db import connection
     from django.db.models import Max
 
-    from requests_app.erasure.models import PurgeStep
-    from requests_app.erasure.purge import run_execute
-    from requests_app.erasure.retention import organization_today, rule_find
+    from retention.models import PurgeStep
+    from retention.purge import run_execute
+    from retention.rules import organization_today, rule_find
 
     rule = rule_find(RULE)
     as_of = organization_today(rule.version.policy.organization)
     with connection.cursor() as cursor:  # the same warm cache the limit gets
         cursor.execute("SELECT count(*) FROM pos_sale")
-    from requests_app.erasure.retention import retention_run_start
+    from retention.rules import retention_run_start
 
     baseline = _rss()
     longest = 0.0
@@ -312,7 +312,7 @@ def fingerprint() -> dict[str, Any]:
     django.setup()
     from django.db import connection
 
-    from requests_app.erasure.models import PurgeRun
+    from retention.models import PurgeRun
 
     tables = {}
     with connection.cursor() as cursor:

@@ -197,3 +197,11 @@ class LanguageMiddleware:
             _remember(response, language)
         patch_vary_headers(response, ("Cookie",))
         return response
+
+
+def subject_language(organization: Organization) -> str:
+    """The language to keep for a subject filing with ``organization`` now: the one active, if
+    the site offers it, else the organisation's default (the form's and the API's rule alike)."""
+    language = translation.get_language() or organization.default_language
+    known = {code for code, _name in settings.LANGUAGES}
+    return language if language in known else organization.default_language

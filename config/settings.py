@@ -3,6 +3,8 @@
 With no variables set, the project runs embedded: SQLite, a SQLite-backed Celery broker and mail
 written to files, all under ``var/``. Setting ``DATABASE_URL``, ``CELERY_BROKER_URL`` and
 ``EMAIL_URL`` moves it onto PostgreSQL, Redis and SMTP. The README lists every variable.
+
+One cohesive thing, and so one module: every setting, read from the environment in one place.
 """
 
 from __future__ import annotations
@@ -49,8 +51,17 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_ratelimit",
+    # The tracker, lowest layer first (docs/architecture.md): the policies, the request lifecycle,
+    # the subject-data registry, the rights that act on the data, OpenDSR.
     "policies",
     "requests_app",
+    "subject_data",
+    "exports",
+    "corrections",
+    "retention",
+    "erasure",
+    "opendsr",
+    # The sample host system: outside the tracker, it registers itself with subject_data.
     "pos",
 ]
 
@@ -216,11 +227,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "requests_app.api.schema.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "requests_app.api.pagination.RequestCursorPagination",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.RequestCursorPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "requests_app.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["requests_app.api.throttles.UserThrottle"],
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttles.UserThrottle"],
     # Per client address for the public endpoints, per user for staff, per controller for OpenDSR
     # (whose spec asks processors not to throttle in normal operation, hence the generous rate).
     "DEFAULT_THROTTLE_RATES": {
@@ -245,8 +256,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RequestStatusEnum": "requests_app.models.RequestStatus",
         "RequestTypeEnum": "policies.models.RequestType",
-        "OpenDSRStatusEnum": "requests_app.opendsr.models.OpenDSRStatus",
-        "OpenDSRRequestTypeEnum": "requests_app.opendsr.models.OpenDSRType",
+        "OpenDSRStatusEnum": "opendsr.models.OpenDSRStatus",
+        "OpenDSRRequestTypeEnum": "opendsr.models.OpenDSRType",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -305,34 +316,38 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Safety net: status callbacks are queued on commit; this finds any whose task was lost.
     "every-5-minutes-send-opendsr-status-callbacks": {
-        "task": "requests_app.opendsr.tasks.dispatch_status_callbacks",
+        "task": "opendsr.dispatch_status_callbacks",
         "schedule": crontab(minute="*/5"),
     },
     "every-hour-expire-unverified-requests": {
-        "task": "requests_app.tasks.expire_unverified_requests",
+        "task": "requests_app.expire_unverified_requests",
         "schedule": crontab(minute=17),
     },
     "every-15-minutes-send-deadline-reminders": {
-        "task": "requests_app.tasks.send_deadline_reminders",
+        "task": "requests_app.send_deadline_reminders",
         "schedule": crontab(minute="*/15"),
     },
     # Also deletes discarded packages' files and re-queues builds whose worker died.
     "every-hour-delete-expired-exports": {
-        "task": "requests_app.subject_data.tasks.delete_expired_exports",
+        "task": "exports.delete_expired_exports",
         "schedule": crontab(minute=23),
     },
     # Advance notices, then a purge run per retention rule in force; ends expired legal holds.
     "every-day-at-0300-apply-retention-rules": {
-        "task": "requests_app.erasure.tasks.apply_retention_rules",
+        "task": "retention.apply_retention_rules",
         "schedule": crontab(hour=3, minute=0),
     },
-    # Also takes over purge steps whose worker died.
     "every-10-minutes-execute-due-erasures": {
-        "task": "requests_app.erasure.tasks.execute_due_erasures",
+        "task": "erasure.execute_due_erasures",
+        "schedule": crontab(minute="*/10"),
+    },
+    # Takes over purge steps (of erasures and retention runs) whose worker died.
+    "every-10-minutes-resume-stalled-purges": {
+        "task": "retention.resume_stalled_purges",
         "schedule": crontab(minute="*/10"),
     },
     "every-day-at-0330-anonymise-closed-requests": {
-        "task": "requests_app.erasure.tasks.anonymise_closed_requests",
+        "task": "retention.anonymise_closed_requests",
         "schedule": crontab(hour=3, minute=30),
     },
 }

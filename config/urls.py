@@ -1,27 +1,32 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from api.docs import RedocView
 from config import health
-from requests_app.api.docs import RedocView
+from config.moved import MOVED_ADMIN_PATH, moved_admin_redirect
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="policies:organization_list"), name="home"),
     path("healthz", health.healthz, name="healthz"),
+    # Bookmarks of admin pages whose models moved out of requests_app lead to their new place.
+    re_path(MOVED_ADMIN_PATH, moved_admin_redirect),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
-    # Both apps serve public pages under /privacy/: the policies the pages, intake the requests.
+    # Public pages under /privacy/: requests (with their erasure and export pages), then policies.
     path("privacy/", include("requests_app.urls")),
+    path("privacy/", include("erasure.urls")),
+    path("privacy/", include("exports.urls")),
     path("privacy/", include("policies.urls")),
     # The OpenAPI schema and the docs UIs (served from our own static files), then the REST API,
     # which answers every other path under /api/.
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     path("api/redoc/", RedocView.as_view(url_name="api_schema"), name="api_redoc"),
-    path("api/", include("requests_app.api.urls")),
+    path("api/", include("api.urls")),
     # OpenDSR's processor endpoints live under the spec's major-version prefix.
-    path("v1/", include("requests_app.opendsr.urls")),
+    path("v1/", include("opendsr.urls")),
 ]

@@ -4,6 +4,8 @@ Drafts are edited here, rules included; publishing goes through ``policy_version
 action and a button, both behind a confirmation page). A published version, its rules and their
 exemptions are shown read-only, and a POST that tries to change or delete them anyway is turned
 away with a message instead of reaching the model's own refusal.
+
+One cohesive thing, and so one module: the policy pages of the admin and their publish step.
 """
 
 from __future__ import annotations

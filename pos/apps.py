@@ -9,5 +9,8 @@ class PosConfig(AppConfig):
     verbose_name = _("Point of sale (sample business data)")
 
     def ready(self) -> None:
-        # Register where the POS keeps personal data (requests_app's check holds it to that).
-        from pos import subject_data  # noqa: F401
+        # The host declares where it keeps personal data and when its retention clocks start,
+        # through the subject-data registry's public API; the tracker never imports the host.
+        from pos import clocks, subject_data  # noqa: F401  (subject_data registers on import)
+
+        clocks.register()

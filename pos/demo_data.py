@@ -21,17 +21,15 @@ account with many sales) for benchmarks.
 Emails use reserved ``.example`` domains and addresses are invented, so no demo row reaches or
 describes a real person. Faker supplies the names (uz_UZ and ru_RU for Uzbekistan, az_AZ for
 Azerbaijan, en_PK for Pakistan).
+
+The countries, catalogues and account standings it draws from are ``pos.demo_catalogues``; the
+generator itself is one cohesive thing.
 """
 
 # Azerbaijani place names spell with the dotless i (U+0131), which the rule takes for a lookalike.
-# ruff: noqa: RUF001
 from __future__ import annotations
 
-import enum
-import hashlib
 import random
-import re
-import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -44,7 +42,27 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.progress import Progress
 from policies.models import Organization
+from pos.demo_catalogues import (
+    BUSINESS_TYPES_BY_ORGANIZATION,
+    CATALOGUES,
+    CENT,
+    CLOSURE_TOPIC,
+    COMPANY_WORDS,
+    COUNTRIES,
+    DEVICE_NAMES,
+    FALLBACK_COUNTRY,
+    SUPPORT_TOPICS,
+    USER_AGENTS,
+    Standing,
+    ascii_slug,
+    between,
+    digits,
+    int_seed,
+    money,
+    standing,
+)
 from pos.models import (
     Account,
     AccountUser,
@@ -72,7 +90,6 @@ if TYPE_CHECKING:
 DEFAULT_ACCOUNTS = 5
 DEFAULT_SALES_PER_ACCOUNT = 50
 DEFAULT_BATCH_SIZE = 5_000
-CENT = Decimal("0.01")
 
 
 class MissingFaker(Exception):
@@ -80,58 +97,6 @@ class MissingFaker(Exception):
 
 
 # --- Progress ------------------------------------------------------------------------------------
-
-
-class Progress:
-    """Report a counted step as ``sales 12,000/50,000 (24%)``.
-
-    On a terminal the line is rewritten after every batch written; otherwise (a log, a pipe)
-    each update that moves the percentage is its own line.
-    """
-
-    def __init__(self, write: Callable[[str], object], *, in_place: bool) -> None:
-        self._write = write
-        self._in_place = in_place
-        self._label = ""
-        self._done = 0
-        self._total = 0
-        self._width = 0
-        self._shown_percent = -1
-
-    def start(self, label: str, total: int) -> None:
-        self._label, self._done, self._total, self._width = label, 0, total, 0
-        self._shown_percent = -1
-
-    def advance(self, count: int) -> None:
-        self._done += count
-        # A log gets a line only when the percentage moves: at most about a hundred per step.
-        if self._in_place or self._percent() != self._shown_percent or self._done >= self._total:
-            self._show()
-
-    def finish(self) -> None:
-        if self._shown_percent < 0:
-            # Nothing was written (zero sales asked for): still say the step happened.
-            self._show()
-        if self._in_place:
-            self._write("\n")
-
-    def _percent(self) -> int:
-        return 100 if self._total == 0 else min(100, self._done * 100 // self._total)
-
-    def _show(self) -> None:
-        percent = self._shown_percent = self._percent()
-        text = _("%(label)s %(done)s/%(total)s (%(percent)d%%)") % {
-            "label": self._label,
-            "done": f"{self._done:,}",
-            "total": f"{self._total:,}",
-            "percent": percent,
-        }
-        if self._in_place:
-            # Pad over what the previous, possibly longer, line left on the screen.
-            self._write("\r" + text.ljust(self._width))
-            self._width = max(self._width, len(text))
-        else:
-            self._write(text + "\n")
 
 
 # --- Writing in batches --------------------------------------------------------------------------
@@ -203,292 +168,6 @@ class BatchWriter:
                 return
 
 
-# --- Countries and catalogues --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CountryProfile:
-    locales: tuple[str, ...]
-    currency: str
-    # Units of the local currency per US dollar, and the step prices are rounded to.
-    per_dollar: Decimal
-    price_step: Decimal
-    vat_rate: Decimal
-    plan_prices: dict[str, Decimal]
-    company_suffix: str
-    cities: tuple[str, ...]
-    streets: tuple[str, ...]
-    phone: Callable[[random.Random], str]
-    tax_id: Callable[[random.Random], str]
-    ip_prefixes: tuple[str, ...]
-
-
-def _digits(rng: random.Random, count: int) -> str:
-    return "".join(str(rng.randrange(10)) for _ in range(count))
-
-
-def _phone(rng: random.Random, country_code: str, operators: tuple[str, ...]) -> str:
-    """Return a mobile number written the local way: ``+998 90 123 45 67``."""
-    operator = rng.choice(operators)
-    return f"{country_code} {operator} {_digits(rng, 3)} {_digits(rng, 2)} {_digits(rng, 2)}"
-
-
-COUNTRIES: dict[str, CountryProfile] = {
-    "UZ": CountryProfile(
-        locales=("uz_UZ", "ru_RU"),
-        currency="UZS",
-        per_dollar=Decimal(12_700),
-        price_step=Decimal(500),
-        vat_rate=Decimal("0.12"),
-        plan_prices={
-            "start": Decimal(199_000),
-            "business": Decimal(399_000),
-            "premium": Decimal(799_000),
-        },
-        company_suffix="MChJ",
-        cities=("Toshkent", "Samarqand", "Buxoro", "Andijon", "Namangan", "Farg'ona", "Nukus"),
-        streets=("Amir Temur", "Navoiy", "Mustaqillik", "Bobur", "Shota Rustaveli", "Oybek"),
-        phone=lambda r: _phone(r, "+998", ("90", "91", "93", "94", "97", "99")),
-        tax_id=lambda r: r.choice("23") + _digits(r, 8),
-        ip_prefixes=("84.54.", "213.230.", "185.139.", "195.158."),
-    ),
-    "AZ": CountryProfile(
-        locales=("az_AZ",),
-        currency="AZN",
-        per_dollar=Decimal("1.70"),
-        price_step=Decimal("0.10"),
-        vat_rate=Decimal("0.18"),
-        plan_prices={"start": Decimal(39), "business": Decimal(79), "premium": Decimal(149)},
-        company_suffix="MMC",
-        cities=("Bakı", "Gəncə", "Sumqayıt", "Lənkəran", "Şəki", "Mingəçevir"),
-        streets=("Nizami", "Füzuli", "Azadlıq prospekti", "Bülbül", "Rəşid Behbudov"),
-        phone=lambda r: _phone(r, "+994", ("50", "51", "55", "70", "77")),
-        tax_id=lambda r: str(r.randrange(1, 10)) + _digits(r, 9),
-        ip_prefixes=("85.132.", "94.20.", "109.205.", "5.191."),
-    ),
-    "PK": CountryProfile(
-        locales=("en_PK",),
-        currency="PKR",
-        per_dollar=Decimal(280),
-        price_step=Decimal(10),
-        vat_rate=Decimal("0.16"),
-        plan_prices={
-            "start": Decimal(4_500),
-            "business": Decimal(9_000),
-            "premium": Decimal(18_000),
-        },
-        company_suffix="(Pvt) Ltd",
-        cities=("Karachi", "Lahore", "Islamabad", "Rawalpindi", "Faisalabad", "Multan", "Peshawar"),
-        streets=("Shahrah-e-Faisal", "Mall Road", "Jinnah Avenue", "GT Road", "Canal Road"),
-        phone=lambda r: f"+92 3{_digits(r, 2)} {_digits(r, 7)}",
-        tax_id=lambda r: f"{_digits(r, 7)}-{_digits(r, 1)}",
-        ip_prefixes=("39.32.", "119.152.", "182.185.", "111.119."),
-    ),
-}
-FALLBACK_COUNTRY = "UZ"
-
-# (name, category, price in US dollars, sold by the litre)
-CATALOGUES: dict[str, tuple[tuple[str, str, str, bool], ...]] = {
-    BusinessType.RESTAURANT: (
-        ("Plov", "Main dishes", "4.50", False),
-        ("Lagman", "Main dishes", "4.00", False),
-        ("Shashlik (lamb)", "Grill", "5.50", False),
-        ("Dolma", "Main dishes", "4.80", False),
-        ("Qutab", "Starters", "1.50", False),
-        ("Samsa", "Starters", "1.20", False),
-        ("Shakarob salad", "Salads", "1.80", False),
-        ("Tandoor bread", "Bakery", "0.40", False),
-        ("Green tea (pot)", "Drinks", "1.00", False),
-        ("Ayran", "Drinks", "0.90", False),
-        ("Lemonade", "Drinks", "2.00", False),
-        ("Baklava", "Desserts", "2.20", False),
-    ),
-    BusinessType.CAFE: (
-        ("Espresso", "Coffee", "1.50", False),
-        ("Cappuccino", "Coffee", "2.50", False),
-        ("Latte", "Coffee", "2.80", False),
-        ("Black tea", "Tea", "1.00", False),
-        ("Croissant", "Bakery", "1.60", False),
-        ("Cheesecake", "Desserts", "3.00", False),
-        ("Club sandwich", "Food", "4.00", False),
-        ("Fresh orange juice", "Drinks", "2.50", False),
-    ),
-    BusinessType.RETAIL: (
-        ("USB-C cable", "Electronics", "4.00", False),
-        ("Phone case", "Electronics", "6.00", False),
-        ("Notebook A5", "Stationery", "1.50", False),
-        ("Ballpoint pens (10)", "Stationery", "2.00", False),
-        ("T-shirt", "Clothing", "9.00", False),
-        ("Umbrella", "Accessories", "8.00", False),
-        ("Power bank", "Electronics", "18.00", False),
-        ("Backpack", "Accessories", "22.00", False),
-    ),
-    BusinessType.GROCERY: (
-        ("Bread", "Bakery", "0.40", False),
-        ("Milk 1 l", "Dairy", "0.90", False),
-        ("Eggs (10)", "Dairy", "1.40", False),
-        ("Rice 1 kg", "Groceries", "1.30", False),
-        ("Sunflower oil 1 l", "Groceries", "1.80", False),
-        ("Sugar 1 kg", "Groceries", "0.90", False),
-        ("Tomatoes 1 kg", "Produce", "1.10", False),
-        ("Apples 1 kg", "Produce", "1.20", False),
-        ("Mineral water 1.5 l", "Drinks", "0.50", False),
-        ("Black tea 250 g", "Groceries", "2.40", False),
-    ),
-    BusinessType.PHARMACY: (
-        ("Paracetamol 500 mg", "Pain relief", "1.20", False),
-        ("Ibuprofen 200 mg", "Pain relief", "2.10", False),
-        ("Vitamin C", "Vitamins", "3.50", False),
-        ("Bandages", "First aid", "1.00", False),
-        ("Hand sanitiser", "Hygiene", "1.80", False),
-        ("Cough syrup", "Cold and flu", "3.20", False),
-        ("Thermometer", "Devices", "6.50", False),
-    ),
-    BusinessType.FUEL_STATION: (
-        ("Petrol (Super)", "Fuel", "0.95", True),
-        ("Hi-Octane", "Fuel", "1.10", True),
-        ("Diesel", "Fuel", "1.00", True),
-        ("Engine oil 1 l", "Lubricants", "6.00", False),
-        ("Car wash", "Services", "3.50", False),
-        ("Mineral water 0.5 l", "Shop", "0.30", False),
-        ("Energy drink", "Shop", "1.20", False),
-        ("Tyre pressure check", "Services", "0.50", False),
-    ),
-}
-
-# Not the translated labels: the same seed must give the same names in every language.
-COMPANY_WORDS: dict[str, str] = {
-    BusinessType.RESTAURANT: "Restaurant",
-    BusinessType.CAFE: "Coffee",
-    BusinessType.RETAIL: "Store",
-    BusinessType.GROCERY: "Market",
-    BusinessType.PHARMACY: "Pharmacy",
-    BusinessType.FUEL_STATION: "Petroleum",
-}
-
-# What each seed organisation's customers run, recognised by a word in the organisation's slug;
-# any other organisation gets a mix of everything.
-BUSINESS_TYPES_BY_ORGANIZATION: dict[str, tuple[str, ...]] = {
-    "pumppos": (BusinessType.FUEL_STATION,),
-    "clopos": (BusinessType.RESTAURANT, BusinessType.CAFE),
-    "beshqozon": (BusinessType.RESTAURANT, BusinessType.CAFE),
-    "zpos": (BusinessType.RETAIL, BusinessType.GROCERY, BusinessType.CAFE, BusinessType.PHARMACY),
-    "smartpos": (BusinessType.RETAIL, BusinessType.GROCERY, BusinessType.PHARMACY),
-}
-
-USER_AGENTS: dict[str, tuple[str, ...]] = {
-    DevicePlatform.ANDROID: (
-        "Mozilla/5.0 (Linux; Android 13; SM-T225) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Chrome/124.0.6367.82 Safari/537.36",
-        "Mozilla/5.0 (Linux; Android 11; Sunmi V2s) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Version/4.0 Chrome/118.0.5993.111 Mobile Safari/537.36",
-    ),
-    DevicePlatform.IOS: (
-        "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-        "Version/17.4 Mobile/15E148 Safari/604.1",
-    ),
-    DevicePlatform.WINDOWS: (
-        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Chrome/125.0.0.0 Safari/537.36",
-    ),
-    DevicePlatform.WEB: (
-        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-        "Version/17.4 Safari/605.1.15",
-        "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0",
-    ),
-}
-DEVICE_NAMES: dict[str, str] = {
-    DevicePlatform.ANDROID: "POS terminal",
-    DevicePlatform.IOS: "iPad at the counter",
-    DevicePlatform.WINDOWS: "Back-office PC",
-    DevicePlatform.WEB: "Owner's browser",
-}
-SUPPORT_TOPICS: tuple[tuple[str, str], ...] = (
-    ("Receipt printer not printing", "Since this morning the receipt printer stays silent."),
-    ("How do I add a new cashier?", "We hired a new cashier. Where do I create their login?"),
-    ("Invoice question", "Our last invoice shows a different amount from our plan. Why?"),
-    ("Export of sales for the accountant", "Our accountant needs last quarter's sales."),
-    (
-        "Price change did not sync",
-        "I changed a price in the back office; the terminal shows the old one.",
-    ),
-    ("Upgrade to a bigger plan", "We are opening a second location. Which plan do we need?"),
-)
-CLOSURE_TOPIC = (
-    "Please close our account",
-    "We are closing the business; please delete our account.",
-)
-
-
-# --- Account standings ---------------------------------------------------------------------------
-
-
-class Standing(enum.Enum):
-    """Where an account stands with respect to the retention triggers."""
-
-    CURRENT = "current"
-    DELETED_LONG_AGO = "deleted_long_ago"  # deleted more than 30 days ago
-    LICENCE_OVERDUE_LONG = "licence_overdue_long"  # overdue by more than 6 months
-    DELETED_RECENTLY = "deleted_recently"  # deleted within the last 30 days
-    LICENCE_OVERDUE_RECENTLY = "licence_overdue_recently"  # overdue by less than 6 months
-
-
-FIRST_STANDINGS: tuple[Standing, ...] = (
-    Standing.CURRENT,
-    Standing.DELETED_LONG_AGO,
-    Standing.LICENCE_OVERDUE_LONG,
-    Standing.DELETED_RECENTLY,
-    Standing.LICENCE_OVERDUE_RECENTLY,
-)
-# Past the first five, most merchants are in good standing.
-LATER_WEIGHTS: tuple[int, ...] = (12, 2, 2, 2, 2)
-
-
-def _standing(index: int, rng: random.Random) -> Standing:
-    if index < len(FIRST_STANDINGS):
-        return FIRST_STANDINGS[index]
-    return rng.choices(FIRST_STANDINGS, weights=LATER_WEIGHTS)[0]
-
-
-# --- Text helpers --------------------------------------------------------------------------------
-
-_CYRILLIC = dict(
-    zip(
-        "абвгдеёжзийклмнопрстуфхцчшщъыьэюяўқғҳ",
-        (
-            *("a", "b", "v", "g", "d", "e", "yo", "zh", "z", "i", "y", "k", "l", "m", "n", "o"),
-            *("p", "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "-", "y", "-", "e"),
-            *("yu", "ya", "o", "q", "g", "h"),
-        ),
-        strict=True,
-    )
-)
-
-
-def _ascii_slug(text: str) -> str:
-    """Return ``text`` as lowercase ASCII letters and digits, for email addresses and domains."""
-    text = text.lower().replace("ə", "e").replace("ı", "i")
-    text = "".join(_CYRILLIC.get(ch, ch) for ch in text).replace("-", "")
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "", text)
-
-
-def _money(value: Decimal, step: Decimal) -> Decimal:
-    """Round a price to the currency's customary step (500 sum, 10 rupees, 10 qapik)."""
-    return ((value / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step).quantize(CENT)
-
-
-def _int_seed(*parts: object) -> int:
-    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big")
-
-
-def _between(rng: random.Random, start: datetime, end: datetime) -> datetime:
-    if end <= start:
-        return start
-    return start + timedelta(seconds=rng.uniform(0, (end - start).total_seconds()))
-
-
 # --- The generator -------------------------------------------------------------------------------
 
 
@@ -508,7 +187,7 @@ class _OrganizationData:
         self.now = now
         self.today = now.astimezone(organization.tz).date()
         # Reproducible on purpose: demo data, never secrets.
-        self.rng = random.Random(_int_seed(seed, organization.slug, stream))  # noqa: S311
+        self.rng = random.Random(int_seed(seed, organization.slug, stream))  # noqa: S311
         self.country = COUNTRIES.get(organization.country.upper(), COUNTRIES[FALLBACK_COUNTRY])
         self.fakers: list[Faker] = []
         for locale in self.country.locales:
@@ -542,7 +221,7 @@ class _OrganizationData:
         return f"{first} {last}"
 
     def email(self, first: str, last: str, domain: str) -> str:
-        local = ".".join(p for p in (_ascii_slug(first), _ascii_slug(last)) if p) or "user"
+        local = ".".join(p for p in (ascii_slug(first), ascii_slug(last)) if p) or "user"
         candidate, number = f"{local}@{domain}", 1
         while candidate in self.used_emails:
             number += 1
@@ -629,7 +308,7 @@ class _Generator:
             deleted_at=plan.deleted_at,
         )
         self.writer.add(account)
-        domain = f"{_ascii_slug(surname) or 'company'}.example"
+        domain = f"{ascii_slug(surname) or 'company'}.example"
         users = self._users(account, plan, owner_first, owner_last, domain, owner_email, with_minor)
         products = self._products(account)
         devices = self._devices(account)
@@ -685,7 +364,7 @@ class _Generator:
                     phone=data.country.phone(rng) if rng.random() < 0.8 else "",
                     role=role,
                     date_of_birth=self._adult_birthday() if rng.random() < 0.3 else None,
-                    created_at=_between(rng, plan.created_at, plan.last_active),
+                    created_at=between(rng, plan.created_at, plan.last_active),
                 )
             )
         if with_minor:
@@ -710,7 +389,7 @@ class _Generator:
                 account=account,
                 name=name,
                 sku=f"{category[:3].upper()}-{number:04d}",
-                price=_money(price, data.country.price_step),
+                price=money(price, data.country.price_step),
                 category=category,
             )
             products.append((product, by_litre))
@@ -741,7 +420,7 @@ class _Generator:
                 StaffActivity(
                     user=user,
                     action=rng.choice(StaffAction.values),
-                    at=_between(rng, user.created_at, plan.last_active),
+                    at=between(rng, user.created_at, plan.last_active),
                 )
             )
         for _n in range(rng.randint(2, 8)):
@@ -750,7 +429,7 @@ class _Generator:
                 Login(
                     user=user,
                     device=device,
-                    at=_between(rng, user.created_at, plan.last_active),
+                    at=between(rng, user.created_at, plan.last_active),
                     ip_address=data.ip_address(),
                     user_agent=rng.choice(USER_AGENTS[device.platform]),
                 )
@@ -834,7 +513,7 @@ class _Generator:
                         card_brand=rng.choice(("Visa", "Mastercard", "Uzcard", "Humo"))
                         if card
                         else "",
-                        card_last4=_digits(rng, 4) if card else "",
+                        card_last4=digits(rng, 4) if card else "",
                     )
                 )
             else:
@@ -849,7 +528,7 @@ class _Generator:
                 SupportMessage(
                     account=account,
                     user=rng.choice(users),
-                    sent_at=_between(rng, plan.created_at, plan.last_active),
+                    sent_at=between(rng, plan.created_at, plan.last_active),
                     channel=rng.choice(SupportChannel.values),
                     subject=subject,
                     body=body,
@@ -919,7 +598,7 @@ def demo_data_generate(
                 )
             for index in range(accounts):
                 generator.account(
-                    _standing(index, data.rng), sales=sales_per_account, with_minor=index == 0
+                    standing(index, data.rng), sales=sales_per_account, with_minor=index == 0
                 )
             writer.flush()
         if progress is not None:

@@ -29,6 +29,8 @@ Deletion, chosen so that an account's data can later be removed in batches, chil
 
 Django applies ``on_delete`` in Python; the database constraints themselves only refuse orphans,
 so batched raw deletes must go children first as well.
+
+One cohesive thing, and so one module: the sample host's schema.
 """
 
 from __future__ import annotations

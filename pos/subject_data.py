@@ -37,7 +37,7 @@ from pos.models import (
     SupportMessage,
     UserRole,
 )
-from requests_app.subject_data.registry import ByEmail, Erasure, SubjectIdentity, Via, registry
+from subject_data.registry import ByEmail, Erasure, SubjectIdentity, Via, registry
 
 ACCOUNT_TRIGGERS = (RetentionTrigger.ACCOUNT_DELETED, RetentionTrigger.LICENCE_OVERDUE)
 ACCOUNTING_RECORDS = Erasure.retain(

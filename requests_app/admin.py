@@ -4,7 +4,7 @@ Nothing about a request is edited through a form. The queue (changelist) shows w
 request stands against its deadline and filters and sorts by it; the record (change page) is
 read-only, with its export packages and the audit trail inline, and offers the actions the
 user's role allows in the request's status (``admin_actions``), joined by the correction, erasure
-and export steps (``erasure.admin``, ``subject_data.admin``); metrics and the evidence record are
+and export steps other apps register (``admin_extensions``); metrics and the evidence record are
 ``admin_reports``.
 Who sees which requests is ``requests_app.roles``' business. Nobody, superusers included, adds,
 edits or deletes a request or an audit event here.
@@ -26,12 +26,11 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from requests_app import roles
+from requests_app import admin_extensions, roles
 from requests_app.admin_actions import RequestActionsMixin
 from requests_app.admin_filters import AssigneeFilter, DeadlineFilter, OnHoldFilter
 from requests_app.admin_reports import RequestReportsMixin
 from requests_app.audit import chain_breaks
-from requests_app.erasure.admin import staff_links as erasure_staff_links
 from requests_app.models import (
     RequestEvent,
     RequestToken,
@@ -39,8 +38,6 @@ from requests_app.models import (
     TokenPurpose,
     effective_due,
 )
-from requests_app.subject_data.admin import ExportPackageInline, create_export_package
-from requests_app.subject_data.admin import staff_links as export_staff_links
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -146,8 +143,7 @@ class SubjectRequestAdmin(RequestActionsMixin, RequestReportsMixin, ReadOnlyAdmi
     # The soonest deadline first; requests without one (not yet verified) last.
     ordering = [effective_due().asc(nulls_last=True), "pk"]
     list_per_page = 100
-    actions = [*RequestActionsMixin.actions, create_export_package]
-    inlines = [ExportPackageInline, RequestEventInline]
+    inlines = [RequestEventInline]
     fieldsets = [
         (
             None,
@@ -210,7 +206,23 @@ class SubjectRequestAdmin(RequestActionsMixin, RequestReportsMixin, ReadOnlyAdmi
 
     def get_urls(self) -> list[URLPattern]:
         # Ours first: "<path:object_id>/" of the change page would swallow "metrics/".
-        return [*self.report_urls(), *self.action_urls(), *super().get_urls()]
+        return [
+            *self.report_urls(),
+            *self.action_urls(),
+            *admin_extensions.extension_urls(self.admin_site),
+            *super().get_urls(),
+        ]
+
+    @property
+    def actions(self) -> list[Any]:  # type: ignore[override]
+        # Ours, then the bulk actions other apps register (building export packages).
+        extra = [action for ext in admin_extensions.extensions() for action in ext.actions]
+        return [*RequestActionsMixin.actions, *extra]
+
+    def get_inlines(self, request: HttpRequest, obj: SubjectRequest | None) -> list[Any]:
+        # The other apps' inlines (export packages) above the audit trail.
+        extra = [inline for ext in admin_extensions.extensions() for inline in ext.inlines]
+        return [*extra, *super().get_inlines(request, obj)]
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
@@ -231,12 +243,10 @@ class SubjectRequestAdmin(RequestActionsMixin, RequestReportsMixin, ReadOnlyAdmi
         extra = dict(extra_context or {})
         obj = self.get_object(request, unquote(object_id))
         if obj is not None:
-            # The correction and erasure pages (requests_app.erasure) join the actions as links,
-            # the export steps (requests_app.subject_data) as a button and links.
+            # The correction, erasure and export steps (admin_extensions) join the actions.
             extra["staff_actions"] = [
                 *self.offered_actions(request, obj),
-                *({**link, "asks": True} for link in erasure_staff_links(request.user, obj)),
-                *export_staff_links(request.user, obj),
+                *admin_extensions.staff_links(request.user, obj),
             ]
             extra["can_view_evidence"] = request.user.has_perm(roles.VIEW_EVIDENCE)
             extra["can_export_evidence"] = request.user.has_perm(roles.EXPORT_EVIDENCE)

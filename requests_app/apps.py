@@ -1,17 +1,14 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
-from django.core import checks
 from django.utils.translation import gettext_lazy as _
 
 
 class RequestsAppConfig(AppConfig):
+    """The request lifecycle: intake, verification, workflow, audit trail, reminders, roles."""
+
     name = "requests_app"
     verbose_name = _("Subject requests")
 
     def ready(self) -> None:
-        from requests_app.subject_data.checks import check_personal_data_registered
-
-        # Every project model that looks personal is registered or excluded: `manage.py check`,
-        # and so every start of the web server, the worker and the tests, holds them to it.
-        checks.register(check_personal_data_registered, checks.Tags.models)
+        from requests_app import tasks  # noqa: F401  (registered with Celery)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from policies.deadlines import rule_deadline
 from policies.models import ClockStart, Organization, PolicyVersion, RequestTypeRule
 from requests_app.audit import Actor, event_append
+from requests_app.jobs import job
 from requests_app.models import (
     OPEN_STATUSES,
     EventKind,
@@ -90,7 +91,7 @@ def request_submit(
     link if it is not yet confirmed). Both answers look the same on screen, so the form does not
     tell anyone whether an address has a request.
     """
-    from requests_app.tasks import send_request_email
+    send_request_email = job("requests_app.send_request_email")
 
     if rule.version_id != version.pk or not rule.offered:
         raise ValueError(f"rule {rule.pk} is not offered by policy version {version.pk}")

@@ -11,6 +11,8 @@ organisations in different time zones is cut on the server's clock (``TIME_ZONE`
 A fixed handful of grouped queries does the counting, whatever the number of requests. The median
 uses PostgreSQL's ``percentile_cont``; other databases (the embedded SQLite) get it from window
 functions, picking the middle row or two of each group in SQL.
+
+One cohesive thing, and so one module: the metrics report, its grouped queries and their table.
 """
 
 from __future__ import annotations

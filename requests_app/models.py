@@ -2,6 +2,8 @@
 
 The lifecycle of a request (which status may follow which) lives in ``requests_app.workflow``;
 the models hold what must be true of any one row, and the database checks the same.
+
+One cohesive thing, and so one module: the request, its tokens and its audit events.
 """
 
 from __future__ import annotations
@@ -447,8 +449,3 @@ class RequestEventImmutable(Exception):
 
     def __init__(self) -> None:
         super().__init__(_("Audit events are append-only: they cannot be changed or deleted."))
-
-
-from requests_app.erasure.models import ErasureCertificate, ErasureSchedule, PurgeRun  # noqa: E402,F401  (registers the erasure and purge models)
-from requests_app.opendsr.models import Controller, OpenDSRRequest  # noqa: E402,F401
-from requests_app.subject_data.models import ExportDownload, ExportPackage  # noqa: E402,F401  (registers the export models)

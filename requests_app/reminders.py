@@ -31,6 +31,7 @@ from django.utils import timezone, translation
 from requests_app import roles
 from requests_app.audit import Actor, event_append
 from requests_app.emails import absolute_url, build_message
+from requests_app.jobs import job
 from requests_app.models import (
     OPEN_STATUSES,
     EventKind,
@@ -116,7 +117,7 @@ def reminder_claim(
         at=at,
         data={"threshold": threshold, "deadline": deadline.isoformat(), "to": to, "cc": cc},
     )
-    from requests_app.tasks import send_staff_reminder
+    send_staff_reminder = job("requests_app.send_staff_reminder")
 
     event_id = event.pk
     transaction.on_commit(lambda: send_staff_reminder.delay(event_id))

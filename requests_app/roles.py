@@ -51,8 +51,8 @@ EXPORT_EVIDENCE = "requests_app.export_evidence"
 MANAGE_RETENTION = "requests_app.manage_retention"
 VIEW_METRICS = "requests_app.view_metrics"
 # Building covers re-running a failed build and discarding a package; delivering is its own step.
-BUILD_EXPORT = "requests_app.add_exportpackage"
-DELIVER_EXPORT = "requests_app.deliver_exportpackage"
+BUILD_EXPORT = "exports.add_exportpackage"
+DELIVER_EXPORT = "exports.deliver_exportpackage"
 
 _POLICY_READING = frozenset(
     {
@@ -65,7 +65,7 @@ _POLICY_READING = frozenset(
     }
 )
 _REQUEST_READING = frozenset({"requests_app.view_subjectrequest", "requests_app.view_requestevent"})
-_EXPORT_READING = frozenset({"requests_app.view_exportpackage", "requests_app.view_exportdownload"})
+_EXPORT_READING = frozenset({"exports.view_exportpackage", "exports.view_exportdownload"})
 
 ROLES: dict[str, frozenset[str]] = {
     AGENTS: _REQUEST_READING | _EXPORT_READING | _POLICY_READING | {PROCESS},

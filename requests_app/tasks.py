@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import logging
-from smtplib import SMTPException
 
 from celery import shared_task
 
 from requests_app import emails, reminders, verification
+from requests_app.jobs import EMAIL_RETRY
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    autoretry_for=(SMTPException, OSError),
-    retry_backoff=30,
-    retry_backoff_max=60 * 60,
-    retry_jitter=True,
-    max_retries=8,
-)
+@shared_task(name="requests_app.send_request_email", **EMAIL_RETRY)
 def send_request_email(request_id: int, kind: str, event_id: int | None = None) -> bool:
     """Send one email about a request; mail server failures are retried with backoff."""
     return emails.request_email_send(request_id=request_id, kind=kind, event_id=event_id)
 
 
-@shared_task
+@shared_task(name="requests_app.expire_unverified_requests")
 def expire_unverified_requests() -> int:
     """Close requests whose email address was never confirmed in time."""
     count = verification.requests_expire_unverified()
@@ -35,7 +29,7 @@ def expire_unverified_requests() -> int:
 # --- Staff processing: deadline reminders and extension notices ---------------------------------
 
 
-@shared_task
+@shared_task(name="requests_app.send_deadline_reminders")
 def send_deadline_reminders() -> int:
     """Claim and queue the deadline reminders due now; each threshold is sent once."""
     run = reminders.reminders_send_due()
@@ -48,29 +42,13 @@ def send_deadline_reminders() -> int:
     return run.sent
 
 
-@shared_task(
-    autoretry_for=(SMTPException, OSError),
-    retry_backoff=30,
-    retry_backoff_max=60 * 60,
-    retry_jitter=True,
-    max_retries=8,
-)
+@shared_task(name="requests_app.send_staff_reminder", **EMAIL_RETRY)
 def send_staff_reminder(event_id: int) -> bool:
     """Send the staff reminder recorded as ``event_id``; mail server failures are retried."""
     return reminders.reminder_email_send(event_id=event_id)
 
 
-@shared_task(
-    autoretry_for=(SMTPException, OSError),
-    retry_backoff=30,
-    retry_backoff_max=60 * 60,
-    retry_jitter=True,
-    max_retries=8,
-)
+@shared_task(name="requests_app.send_extension_notice", **EMAIL_RETRY)
 def send_extension_notice(request_id: int, event_id: int) -> bool:
     """Tell the subject their deadline was extended; mail server failures are retried."""
     return reminders.extension_notice_send(request_id=request_id, event_id=event_id)
-
-
-from requests_app.erasure import tasks as _erasure_tasks  # noqa: E402,F401  (registers the erasure and retention tasks)
-from requests_app.subject_data import tasks as _export_tasks  # noqa: E402,F401  (registers the export tasks)

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from policies.models import Organization
+from requests_app.jobs import job
 from requests_app.models import (
     OPEN_STATUSES,
     RequestStatus,
@@ -116,7 +117,7 @@ def links_resend(*, organization: Organization, email: str, at: datetime | None 
     closed within the last ``STATUS_LINK_DAYS`` days, a new status link. Return how many emails
     were queued; the caller must not show it, so the answer reveals nothing.
     """
-    from requests_app.tasks import send_request_email
+    send_request_email = job("requests_app.send_request_email")
 
     now = at or timezone.now()
     recently_closed = Q(

@@ -10,17 +10,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
-from django_ratelimit.core import is_ratelimited
 
+from config.locale import subject_language
 from policies.deadlines import response_period
 from policies.models import Organization, RequestTypeRule
 from policies.selectors import organization_list
 from requests_app.forms import HONEYPOT_FIELD, NewLinkForm, SubjectRequestForm
 from requests_app.intake import request_submit
+from requests_app.limits import over_limit
 from requests_app.selectors import IntakeOffer, intake_offer, subject_timeline
 from requests_app.verification import (
     InvalidLink,
@@ -34,23 +34,6 @@ TOO_MANY = _(
     "Too many requests have come from your network in a short time. Please wait an hour and try "
     "again."
 )
-
-
-def _limited(request: HttpRequest, *, group: str, rate: str, key: str) -> bool:
-    """Count this attempt against ``rate`` for ``key`` and say whether it is over the limit."""
-    return is_ratelimited(
-        request, group=group, key=lambda _group, _request: key, rate=rate, increment=True
-    )
-
-
-def _ip_limited(request: HttpRequest, *, group: str, rate: str) -> bool:
-    return is_ratelimited(request, group=group, key="ip", rate=rate, increment=True)
-
-
-def _subject_language(organization: Organization) -> str:
-    language = translation.get_language() or organization.default_language
-    known = {code for code, _name in settings.LANGUAGES}
-    return language if language in known else organization.default_language
 
 
 @require_http_methods(["GET", "POST"])
@@ -77,7 +60,7 @@ def request_new(request: HttpRequest, org_slug: str) -> HttpResponse:
     if request.POST.get(HONEYPOT_FIELD):
         return redirect("requests_app:request_sent", org_slug=organization.slug)
     form = SubjectRequestForm(request.POST, request_type=rule.request_type)
-    if _ip_limited(request, group="request-form-ip", rate=settings.RATELIMIT_REQUEST_PER_IP):
+    if over_limit(request, group="request-form-ip", rate=settings.RATELIMIT_REQUEST_PER_IP):
         form.add_error(None, TOO_MANY)
         return _render_form(request, organization, offer, rule, form, status=429)
     if not form.is_valid():
@@ -85,7 +68,7 @@ def request_new(request: HttpRequest, org_slug: str) -> HttpResponse:
     subject = form.subject_details()
     # Over the per-address limit the answer is the usual one and nothing is sent, so the limit
     # cannot be used to learn whether someone else filed with an address.
-    if not _limited(
+    if not over_limit(
         request,
         group="request-form-email",
         rate=settings.RATELIMIT_REQUEST_PER_EMAIL,
@@ -96,7 +79,7 @@ def request_new(request: HttpRequest, org_slug: str) -> HttpResponse:
             version=offer.version,
             rule=rule,
             subject=subject,
-            language=_subject_language(organization),
+            language=subject_language(organization),
         )
     return redirect("requests_app:request_sent", org_slug=organization.slug)
 
@@ -138,7 +121,7 @@ def _invalid_link(request: HttpRequest, *, status: int = 404) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def request_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """Confirm the email address. GET only asks: mail scanners that open links must not spend it."""
-    if _ip_limited(request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP):
+    if over_limit(request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP):
         return _invalid_link(request, status=429)
     try:
         if request.method == "GET":
@@ -155,7 +138,7 @@ def request_confirm(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET"])
 def request_status(request: HttpRequest, token: str) -> HttpResponse:
-    if _ip_limited(request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP):
+    if over_limit(request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP):
         return _invalid_link(request, status=429)
     try:
         subject_request = status_request(token=token)
@@ -198,12 +181,12 @@ def request_new_link(request: HttpRequest, org_slug: str) -> HttpResponse:
         return redirect("requests_app:new_link_sent", org_slug=organization.slug)
     form = NewLinkForm(request.POST)
     status = 200
-    if _ip_limited(request, group="new-link-ip", rate=settings.RATELIMIT_NEW_LINK_PER_IP):
+    if over_limit(request, group="new-link-ip", rate=settings.RATELIMIT_NEW_LINK_PER_IP):
         form.add_error(None, TOO_MANY)
         status = 429
     elif form.is_valid():
         email = form.cleaned_data["email"]
-        if not _limited(
+        if not over_limit(
             request, group="new-link-email", rate=settings.RATELIMIT_NEW_LINK_PER_EMAIL, key=email
         ):
             links_resend(organization=organization, email=email)

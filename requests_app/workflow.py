@@ -12,6 +12,8 @@ deadline (once, up to the rule's maximum). They lock the row, check, update and 
 transaction. ``STAFF_ACTIONS`` lists every staff action and ``action_is_legal`` says whether one
 applies to a request now, derived from ``TRANSITIONS`` for the ones that move the status; who may
 take which action is ``requests_app.roles``' business.
+
+One cohesive thing, and so one module: the state machine, each transition beside its rule.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from policies.deadlines import Period, max_extension, paused_days_between, rule_deadline
 from policies.models import ClockStart, PeriodUnit
 from requests_app.audit import Actor, event_append
+from requests_app.jobs import job
 from requests_app.models import (
     OPEN_STATUSES,
     EventKind,
@@ -148,7 +151,7 @@ def compute_due_at(request: SubjectRequest) -> tuple[datetime | None, datetime |
 
 
 def _notify_subject(request: SubjectRequest, event_id: int) -> None:
-    from requests_app.tasks import send_request_email
+    send_request_email = job("requests_app.send_request_email")
 
     if request.status == S.VERIFIED:
         kind, args = "verified", {}
@@ -519,7 +522,7 @@ def request_extend(
         },
     )
     if tell_subject:
-        from requests_app.tasks import send_extension_notice
+        send_extension_notice = job("requests_app.send_extension_notice")
 
         request_id, event_id = locked.pk, event.pk
         transaction.on_commit(lambda: send_extension_notice.delay(request_id, event_id))

@@ -26,6 +26,14 @@ def pytest_configure(config: pytest.Config) -> None:
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # `make test-fast` leaves out the browser tests by this marker.
+    e2e = ROOT / "tests" / "e2e"
+    for item in items:
+        if e2e in Path(item.path).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_files(settings: pytest.FixtureRequest) -> None:
     # The manifest storage needs `collectstatic`; tests serve static files from the finders.

@@ -13,8 +13,8 @@ from policies import models as policies
 from pos import models as pos_models
 
 if TYPE_CHECKING:
+    from opendsr.models import OpenDSRRequest
     from requests_app.models import SubjectRequest
-    from requests_app.opendsr.models import OpenDSRRequest
 
 # --- policies --------------------------------------------------------------------------------
 
@@ -401,7 +401,7 @@ class ControllerFactory(factory.django.DjangoModelFactory):
     """An active OpenDSR controller; the API key issued for it is ``controller.api_key``."""
 
     class Meta:
-        model = "requests_app.Controller"
+        model = "opendsr.Controller"
         skip_postgeneration_save = True
 
     organization = factory.SubFactory(OrganizationFactory)
@@ -412,14 +412,14 @@ class ControllerFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def api_key(self, create: bool, extracted: object, **kwargs: object) -> None:
         if create:
-            from requests_app.opendsr.services import controller_key_issue
+            from opendsr.services import controller_key_issue
 
             self.api_key = controller_key_issue(controller=self)  # type: ignore[arg-type]
 
 
 def forwarded_by_controller(request: SubjectRequest) -> OpenDSRRequest:
     """Link ``request`` to an OpenDSR request, as if a controller had forwarded it to us."""
-    from requests_app.opendsr.models import OpenDSRRequest
+    from opendsr.models import OpenDSRRequest
 
     now = timezone.now()
     found: OpenDSRRequest = OpenDSRRequest.objects.create(

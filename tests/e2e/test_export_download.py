@@ -16,10 +16,10 @@ from django.contrib.auth.models import Group, User
 from django.urls import reverse
 from playwright.sync_api import Locator, Page, expect
 
+from exports.build import export_storage
+from exports.models import ExportDownload, ExportPackage, ExportStatus
 from policies.models import Organization, RequestType
 from requests_app import roles
-from requests_app.subject_data.exports import export_storage
-from requests_app.subject_data.models import ExportDownload, ExportPackage, ExportStatus
 from tests.e2e.artifacts import Artifacts
 from tests.e2e.journey import (
     ENGLISH_DETAILS,

@@ -31,8 +31,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from api.staff import REFERENCE_EXAMPLE
 from policies.models import RequestType
-from requests_app.api.staff import REFERENCE_EXAMPLE
 from requests_app.roles import OFFICERS
 from tests.factories import (
     ControllerFactory,
@@ -40,7 +40,7 @@ from tests.factories import (
     StaffUserFactory,
     SubjectRequestFactory,
 )
-from tests.requests_app.conftest import publish_version
+from tests.tracker import publish_version
 
 pytestmark = pytest.mark.django_db
 

@@ -21,18 +21,18 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from policies.models import Organization
-from pos.demo_data import demo_data_generate, large_subject_email
-from requests_app.audit import Actor
-from requests_app.models import SubjectRequest
-from requests_app.subject_data.delivery import (
+from exports.build import export_storage, final_name, stall_after
+from exports.delivery import (
     export_create,
     export_deliver,
     exports_recover_stalled,
 )
-from requests_app.subject_data.exports import export_storage, final_name, stall_after
-from requests_app.subject_data.models import ExportDownload, ExportPackage, ExportStatus
-from requests_app.subject_data.tasks import build_export
+from exports.models import ExportDownload, ExportPackage, ExportStatus
+from exports.tasks import build_export
+from policies.models import Organization
+from pos.demo_data import demo_data_generate, large_subject_email
+from requests_app.audit import Actor
+from requests_app.models import SubjectRequest
 from tests.conftest import ROOT, _test_database_url
 from tests.factories import ConfirmedRequestFactory, OrganizationFactory, account_with_every_record
 

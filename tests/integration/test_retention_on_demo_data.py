@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from policies.models import Organization
 from pos.models import Account, Invoice, Payment, Sale
-from requests_app.erasure.models import PurgeRun
+from retention.models import PurgeRun
 
 pytestmark = pytest.mark.django_db
 

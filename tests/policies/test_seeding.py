@@ -35,7 +35,8 @@ from policies.models import (
     RetentionTrigger,
     RuleSource,
 )
-from policies.seeding import SeedError, seeds_load, seeds_read
+from policies.seed_files import SeedError, seeds_read
+from policies.seeding import seeds_load
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from pos.demo_data import Progress, demo_data_generate
+from config.progress import Progress
+from pos.demo_data import demo_data_generate
 from pos.models import Account, AccountUser, Invoice, Payment, Sale, SaleLine
 from tests.factories import OrganizationFactory
 

@@ -21,7 +21,7 @@ from requests_app.models import RequestStatus, SubjectRequest, effective_due
 from requests_app.roles import AGENTS, AUDITORS, OFFICERS
 from requests_app.workflow import request_assign, request_mark_verified, request_start
 from tests.factories import StaffUserFactory, SubjectRequestFactory
-from tests.requests_app.conftest import file_request
+from tests.tracker import file_request
 
 pytestmark = pytest.mark.django_db
 S = RequestStatus

@@ -17,7 +17,7 @@ from requests_app.models import EventKind, RequestStatus, SubjectRequest
 from requests_app.roles import AGENTS, AUDITORS, OFFICERS
 from requests_app.workflow import request_assign, request_mark_verified
 from tests.factories import StaffUserFactory, forwarded_by_controller
-from tests.requests_app.conftest import file_request, publish_version
+from tests.tracker import file_request, publish_version
 
 pytestmark = pytest.mark.django_db
 S = RequestStatus

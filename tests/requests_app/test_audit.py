@@ -8,7 +8,7 @@ from policies.models import PolicyVersion
 from requests_app.audit import chain_breaks
 from requests_app.models import RequestEvent, RequestEventImmutable
 from requests_app.workflow import request_mark_verified
-from tests.requests_app.conftest import file_request
+from tests.tracker import file_request
 
 pytestmark = pytest.mark.django_db
 

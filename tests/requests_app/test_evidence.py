@@ -18,7 +18,7 @@ from requests_app.models import EventKind, ReasonCode, SubjectRequest
 from requests_app.roles import AGENTS, AUDITORS, OFFICERS
 from requests_app.workflow import request_mark_verified, request_reject, request_start
 from tests.factories import StaffUserFactory
-from tests.requests_app.conftest import file_request
+from tests.tracker import file_request
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from policies.models import PolicyVersion
 from requests_app.models import RequestToken, TokenPurpose
 from requests_app.verification import InvalidLink, status_request, token_issue
-from tests.requests_app.conftest import file_request
+from tests.tracker import file_request
 
 pytestmark = pytest.mark.django_db
 

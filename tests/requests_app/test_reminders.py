@@ -32,7 +32,7 @@ from requests_app.workflow import (
     request_start,
 )
 from tests.factories import StaffUserFactory, SubjectRequestFactory
-from tests.requests_app.conftest import file_request, publish_version
+from tests.tracker import file_request, publish_version
 
 MARCH_1 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 # 1 March + 30 calendar days: due at the end of 31 March in Tashkent, 18:59:59 UTC.

@@ -13,7 +13,7 @@ from requests_app.models import SubjectRequest
 from requests_app.roles import AGENTS, AUDITORS, OFFICERS, ROLES
 from requests_app.workflow import request_mark_verified
 from tests.factories import StaffUserFactory
-from tests.requests_app.conftest import file_request
+from tests.tracker import file_request
 
 pytestmark = pytest.mark.django_db
 

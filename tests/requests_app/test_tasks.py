@@ -14,7 +14,7 @@ from config.celery import app as celery_app
 from policies.models import PolicyVersion
 from requests_app.models import RequestStatus, SubjectRequest
 from requests_app.tasks import expire_unverified_requests, send_request_email
-from tests.requests_app.conftest import file_request, links_in_outbox
+from tests.tracker import file_request, links_in_outbox
 
 pytestmark = pytest.mark.django_db
 

@@ -26,7 +26,7 @@ from requests_app.workflow import (
     request_start,
     request_withdraw,
 )
-from tests.requests_app.conftest import file_request, links_in_outbox
+from tests.tracker import file_request, links_in_outbox
 
 pytestmark = pytest.mark.django_db
 STAFF = Actor.system("test")

@@ -22,7 +22,7 @@ from requests_app.models import (
 from requests_app.verification import token_issue
 from requests_app.workflow import request_mark_verified, request_withdraw
 from tests.factories import OrganizationFactory
-from tests.requests_app.conftest import file_request, links_in_outbox, publish_version
+from tests.tracker import file_request, links_in_outbox, publish_version
 
 pytestmark = pytest.mark.django_db
 

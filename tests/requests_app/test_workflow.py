@@ -32,7 +32,7 @@ from requests_app.workflow import (
     request_start,
     request_withdraw,
 )
-from tests.requests_app.conftest import file_request
+from tests.tracker import file_request
 
 pytestmark = pytest.mark.django_db
 S = RequestStatus

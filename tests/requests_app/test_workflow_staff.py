@@ -28,7 +28,7 @@ from requests_app.workflow import (
     request_start,
 )
 from tests.factories import StaffUserFactory
-from tests.requests_app.conftest import file_request, publish_version
+from tests.tracker import file_request, publish_version
 
 pytestmark = pytest.mark.django_db
 S = RequestStatus

@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
-from policies.seeding import SeedError, default_seeds_directory, seeds_load, seeds_read
+from policies.seed_files import SeedError, seeds_read
+from policies.seeding import default_seeds_directory, seeds_load
 
 
 class Command(BaseCommand):

@@ -9,13 +9,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from config.progress import Progress
 from policies.models import Organization
 from pos.demo_data import (
     DEFAULT_ACCOUNTS,
     DEFAULT_BATCH_SIZE,
     DEFAULT_SALES_PER_ACCOUNT,
     MissingFaker,
-    Progress,
     demo_data_generate,
 )
 

@@ -1,0 +1,222 @@
+"""The erasure certificate: what an erasure did, stored when its purge run finishes, and the
+evidence section it adds to the request's record.
+
+``erasure_finish`` (a purge finisher, registered in ``ErasureConfig.ready()``) stores the
+certificate (rows per model, what was retained under which basis and until when, the
+timestamps), adds it to the audit trail, emails it to the subject and completes the request, all
+in the transaction that finishes the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from erasure.models import ErasureCertificate, ErasureSchedule, ErasureStatus
+from erasure.services import ERASURE_JOB, _event
+from policies.models import DataCategory
+from requests_app.audit import Actor
+from requests_app.jobs import job
+from requests_app.models import (
+    RequestStatus,
+    SubjectRequest,
+)
+from requests_app.workflow import request_complete
+from retention.models import PurgeRun
+from retention.scopes import (
+    registration_for,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# --- The certificate ------------------------------------------------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def certificate_content(
+    schedule: ErasureSchedule, run: PurgeRun, *, at: datetime
+) -> dict[str, Any]:
+    """Return the certificate of an erasure whose run has just finished."""
+    request = schedule.request
+    models = []
+    for label, counts in sorted(run.totals.items()):
+        registration = registration_for(label)
+        retained = sum(e["rows"] for e in run.retained if e["model"] == label)
+        models.append(
+            {
+                "model": label,
+                "name": str(registration.model._meta.verbose_name_plural),
+                "category": registration.category,
+                "deleted": counts.get("deleted", 0),
+                "anonymised": counts.get("anonymised", 0),
+                "kept_referenced": counts.get("kept", 0),
+                "retained": retained,
+            }
+        )
+    by_category: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    for entry in run.retained:
+        key = (entry["category"], entry["legal_basis"], entry["until"])
+        found = by_category.setdefault(
+            key,
+            {
+                "category": entry["category"],
+                "category_name": str(DataCategory(entry["category"]).label),
+                "legal_basis": entry["legal_basis"],
+                "until": entry["until"],
+                "models": [],
+                "rows": 0,
+            },
+        )
+        found["models"].append(entry["model"])
+        found["rows"] += entry["rows"]
+    due = schedule.deadline
+    return {
+        "format": "dsr-tracker/erasure-certificate",
+        "format_version": 1,
+        "request": request.reference,
+        "organization": {
+            "name": request.organization.name,
+            "legal_name": request.organization.legal_name,
+        },
+        "policy_version": request.policy_version.version_label,
+        "approved_at": _iso(schedule.approved_at),
+        "approved_by": schedule.approved_by.get_username() if schedule.approved_by else "",
+        "grace_period_ended_at": _iso(schedule.execute_after),
+        "deadline": _iso(due),
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "issued_at": _iso(at),
+        "on_time": due is None or at <= due,
+        "purge_run": run.pk,
+        "models": models,
+        "retained": sorted(by_category.values(), key=lambda e: (e["category"], e["until"] or "")),
+    }
+
+
+def certificate_summary(content: dict[str, Any]) -> str:
+    """A few sentences for the subject (in the active language): what was done and kept."""
+    deleted = sum(m["deleted"] for m in content["models"])
+    anonymised = sum(m["anonymised"] for m in content["models"])
+    parts = [
+        _("Your data was erased."),
+        ngettext("%(count)d record was deleted.", "%(count)d records were deleted.", deleted)
+        % {"count": deleted},
+        ngettext(
+            "%(count)d record was anonymised.", "%(count)d records were anonymised.", anonymised
+        )
+        % {"count": anonymised},
+    ]
+    for entry in content["retained"]:
+        parts.append(
+            ngettext(
+                "%(count)d record of %(category)s is kept under %(basis)s until %(until)s, "
+                "then deleted.",
+                "%(count)d records of %(category)s are kept under %(basis)s until %(until)s, "
+                "then deleted.",
+                entry["rows"],
+            )
+            % {
+                "count": entry["rows"],
+                "category": str(DataCategory(entry["category"]).label).lower(),
+                "basis": entry["legal_basis"],
+                "until": entry["until"],
+            }
+        )
+    parts.append(_("The erasure certificate was emailed to you."))
+    return " ".join(parts)
+
+
+def erasure_finish(run: PurgeRun) -> None:
+    """Issue the certificate of a finished erasure run and complete its request.
+
+    Called by the purge engine inside the transaction that finishes the run, so the certificate,
+    the audit event and the completion commit together, or not at all and the run is finished
+    again by whoever resumes it.
+    """
+    now = run.finished_at or timezone.now()
+    schedule = ErasureSchedule.objects.select_related(
+        "request__organization", "request__rule", "request__policy_version", "approved_by"
+    ).get(run=run)
+    request = schedule.request
+    ErasureSchedule.objects.filter(pk=schedule.pk).update(
+        status=ErasureStatus.DONE, finished_at=now
+    )
+    # The stored certificate is evidence: always in English, whoever's language is active.
+    with translation.override("en"):
+        content = certificate_content(schedule, run, at=now)
+    certificate = ErasureCertificate.objects.create(
+        schedule=schedule,
+        request=request,
+        issued_at=now,
+        content=content,
+        sha256=ErasureCertificate.digest(content),
+    )
+    actor = Actor.system(ERASURE_JOB)
+    with translation.override(request.language):
+        summary = certificate_summary(content)
+    _event(
+        request,
+        "certificate",
+        actor=actor,
+        at=now,
+        certificate=certificate.pk,
+        sha256=certificate.sha256,
+        run=run.pk,
+    )
+    if request.status == RequestStatus.IN_PROGRESS:
+        request_complete(request=request, actor=actor, outcome=summary, at=now)
+    else:
+        # Staff moved the request while it ran: the data is erased, they close it.
+        logger.warning("erasure of %s finished while it is %s", request.reference, request.status)
+    send_erasure_email = job("erasure.send_erasure_email")
+
+    transaction.on_commit(partial(send_erasure_email.delay, schedule.pk, "certificate"))
+
+
+# --- Evidence ------------------------------------------------------------------------------------
+
+
+def erasure_evidence(request: SubjectRequest) -> dict[str, Any]:
+    """The erasure's part of the evidence record: schedule, certificate and legal holds."""
+    schedule = (
+        ErasureSchedule.objects.select_related("approved_by", "run").filter(request=request).first()
+    )
+    if schedule is None:
+        return {}
+    section: dict[str, Any] = {
+        "status": schedule.status,
+        "approved_at": _iso(schedule.approved_at),
+        "approved_by": schedule.approved_by.get_username() if schedule.approved_by else "",
+        "grace_period_ends_at": _iso(schedule.execute_after),
+        "deadline": _iso(schedule.deadline),
+        "cancelled_at": _iso(schedule.cancelled_at),
+        "started_at": _iso(schedule.started_at),
+        "finished_at": _iso(schedule.finished_at),
+    }
+    certificate = ErasureCertificate.objects.filter(schedule=schedule).first()
+    if certificate is not None:
+        section["certificate"] = {
+            "content": certificate.content,
+            "sha256": certificate.sha256,
+            "sha256_matches_content": certificate.is_intact(),
+            "sent_at": _iso(certificate.sent_at),
+        }
+    if schedule.run_id is not None:
+        section["legal_hold_releases"] = [
+            {"run": release.pk, "as_of": release.as_of.isoformat(), "totals": release.totals}
+            for release in PurgeRun.objects.filter(
+                parent_id=schedule.run_id, finished_at__isnull=False
+            )
+        ]
+    return section

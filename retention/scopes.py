@@ -1,0 +1,230 @@
+"""What the purge engine may touch: the registry as the engine reads it, anonymous values, and
+the scopes (the rows a step may change, re-read in every batch).
+
+A scope is a queryset, evaluated by the database each time a batch runs: for a retention rule,
+the rows of the run's organisation whose anchor's trigger started on or before the step's cutoff
+and still holds; for an erasure, the rows it found when it started. ``deletable`` narrows a scope
+to the rows nothing that stays refers to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat, Left
+
+from retention.models import PurgeAction, PurgeKind, PurgeStep, PurgeTarget
+from subject_data.checks import looks_personal
+from subject_data.clocks import clock_for
+from subject_data.registry import ErasureAction, Registration, registry
+
+# Blocking references: the row they point at must stay while they exist. SET_NULL references are
+# cleared instead; DO_NOTHING and SET_DEFAULT are treated as blocking, the safe reading.
+_CLEARED = models.SET_NULL
+
+
+class PurgeError(Exception):
+    """A purge cannot be planned or run as asked; the message says why, in one line."""
+
+
+# --- The registry, seen by the engine ------------------------------------------------------------
+
+
+def registration_for(label: str) -> Registration:
+    """Return the registration of the model called ``label`` (``pos.sale``)."""
+    try:
+        return registry.for_label(label)
+    except LookupError as error:
+        raise PurgeError(str(error)) from error
+
+
+def resolve_path(model: type[models.Model], path: str) -> type[models.Model]:
+    """Return the model a ``__`` relation path from ``model`` ends on (``model`` for ``""``)."""
+    current = model
+    for part in path.split("__") if path else []:
+        related = current._meta.get_field(part).related_model
+        if related is None or isinstance(related, str):
+            raise ImproperlyConfigured(f"{model._meta.label}: {path!r} does not follow relations")
+        current = related
+    return current
+
+
+def references_to(model: type[models.Model]) -> list[tuple[type[models.Model], str, Any]]:
+    """Every foreign key (or one-to-one) of another installed model that points at ``model``:
+    the referring model, the key's field name and its ``on_delete``."""
+    found = []
+    for relation in model._meta.related_objects:
+        if relation.many_to_many or not relation.field.concrete:
+            continue
+        child = relation.related_model
+        if isinstance(child, str) or child is model:
+            continue
+        found.append((child, relation.field.name, relation.on_delete))
+    return found
+
+
+def deletion_order(models_to_order: Iterable[type[models.Model]]) -> list[type[models.Model]]:
+    """Order ``models`` so that each comes before every model of the set it refers to.
+
+    Children first, parents last: the order in which raw deletes can go. Ties keep the given
+    order. A cycle cannot be emptied by raw deletes and is refused.
+    """
+    pending = list(dict.fromkeys(models_to_order))
+    members = set(pending)
+    ordered: list[type[models.Model]] = []
+    while pending:
+        for candidate in pending:
+            # A model may go once no other pending model still refers to it.
+            referrers = {child for child, _name, _rule in references_to(candidate)} & members
+            if not referrers & (set(pending) - {candidate}):
+                ordered.append(candidate)
+                pending.remove(candidate)
+                break
+        else:
+            names = ", ".join(m._meta.label for m in pending)
+            raise ImproperlyConfigured(f"the references between {names} form a cycle")
+    return ordered
+
+
+# --- Anonymous values ---------------------------------------------------------------------------
+
+
+def anonymise_fields(registration: Registration) -> tuple[str, ...]:
+    """The fields anonymising a row overwrites: those the registration names, or else every
+    exported field that looks personal."""
+    if registration.erasure.action == ErasureAction.ANONYMISE:
+        return registration.erasure.fields
+    return tuple(
+        name
+        for name in registration.fields
+        if not registration.model_field(name).is_relation
+        and looks_personal(registration.model_field(name))
+    )
+
+
+def _anonymous_value(field: models.Field[Any, Any]) -> Any:
+    """The value an anonymised row holds in ``field``, as an expression; ``None`` for NULL."""
+    if field.null:
+        return None
+    marker = Concat(Value("erased-"), Cast("pk", models.CharField()))
+    if isinstance(field, models.EmailField):
+        return Concat(marker, Value("@invalid"), output_field=models.CharField())
+    if isinstance(field, models.GenericIPAddressField):
+        return Value("0.0.0.0")  # noqa: S104 - a placeholder address, not a bind address
+    if isinstance(field, models.CharField | models.TextField):
+        if field.blank:
+            return Value("")
+        if field.max_length:
+            return Left(marker, field.max_length)
+        return marker
+    raise ImproperlyConfigured(
+        f"{field.model._meta.label}.{field.name} cannot be anonymised (not text and not null)"
+    )
+
+
+def anonymous_update(model: type[models.Model], fields: Iterable[str]) -> tuple[dict[str, Any], Q]:
+    """Return the update that anonymises ``fields`` and the filter of rows already anonymous."""
+    values: dict[str, Any] = {}
+    already = Q()
+    for name in fields:
+        field = model._meta.get_field(name)
+        if not isinstance(field, models.Field):
+            raise ImproperlyConfigured(f"{model._meta.label}.{name} is not a concrete field")
+        value = _anonymous_value(field)
+        values[name] = value
+        already &= Q(**{f"{name}__isnull": True}) if value is None else Q(**{name: value})
+    return values, already
+
+
+# --- Scopes: which rows a step may touch, re-read in every batch ---------------------------------
+
+
+def retention_rows(
+    registration: Registration,
+    *,
+    organization_id: int,
+    trigger: str,
+    cutoff: date,
+    tz: Any,
+) -> QuerySet[Any] | None:
+    """The rows of ``registration`` in the organisation whose retention clock for ``trigger``
+    started on or before ``cutoff`` and whose trigger still holds; ``None`` when the model does
+    not follow ``trigger``."""
+    if trigger not in registration.retention_triggers:
+        return None
+    anchor_model = resolve_path(registration.model, registration.retention_anchor)
+    clock = clock_for(anchor_model, trigger)
+    if clock is None:
+        return None
+    organization = {registration.organization_path: organization_id}
+    due = clock.due(cutoff, tz)
+    if not registration.retention_anchor:
+        return registration.model._base_manager.filter(due, **organization)
+    anchors = anchor_model._base_manager.filter(due)
+    path = registration.retention_anchor
+    if registry.is_registered(anchor_model):
+        anchor_organization = registry.get(anchor_model).organization_path
+        anchors = anchors.filter(**{anchor_organization: organization_id})
+        if registration.organization_path == f"{path}__{anchor_organization}":
+            # The row's organisation is its anchor's, which the anchors are already limited to:
+            # no join to the organisation, so each batch's DELETE stays a single-table statement.
+            organization = {}
+    return registration.model._base_manager.filter(
+        **organization, **{f"{path}__in": anchors.values("pk")}
+    )
+
+
+def _targets(run_id: int, label: str, action: str) -> QuerySet[PurgeTarget]:
+    return PurgeTarget.objects.filter(run_id=run_id, model_label=label, action=action)
+
+
+def step_rows(step: PurgeStep) -> QuerySet[Any]:
+    """The rows ``step`` may touch now (before its key range and cursor are applied)."""
+    run = step.run
+    registration = registration_for(step.model_label)
+    if run.kind == PurgeKind.RETENTION:
+        if run.rule is None or step.cutoff is None:
+            raise PurgeError(f"retention run {run.pk} has a step without a rule or a cutoff")
+        rows = retention_rows(
+            registration,
+            organization_id=run.organization_id,
+            trigger=run.rule.trigger,
+            cutoff=step.cutoff,
+            tz=run.organization.tz,
+        )
+        if rows is None:
+            raise PurgeError(f"{step.model_label} does not follow {run.rule.trigger}")
+        return rows
+    if run.kind == PurgeKind.ERASURE:
+        targets = _targets(run.pk, step.model_label, step.action)
+    else:
+        if run.parent_id is None:
+            raise PurgeError(f"legal hold release {run.pk} names no erasure run")
+        targets = _targets(run.parent_id, step.model_label, PurgeAction.RETAIN).filter(
+            retained_until__lte=run.as_of, released_at__isnull=True
+        )
+    return registration.model._base_manager.filter(
+        **{registration.organization_path: run.organization_id},
+        pk__in=targets.values("object_pk"),
+    )
+
+
+def deletable(
+    rows: QuerySet[Any], *, keep_referrers: Iterable[type[models.Model]] = ()
+) -> tuple[QuerySet[Any], list[tuple[type[models.Model], str]]]:
+    """Narrow ``rows`` to those nothing blocking refers to; return them with the ``SET_NULL``
+    references to clear first. References from ``keep_referrers`` (rows held under a legal basis)
+    block even when they are ``SET_NULL``: a held row is never changed."""
+    keep = set(keep_referrers)
+    to_clear: list[tuple[type[models.Model], str]] = []
+    for child, field_name, on_delete in references_to(rows.model):
+        if on_delete is _CLEARED and child not in keep:
+            to_clear.append((child, field_name))
+            continue
+        rows = rows.exclude(Exists(child._base_manager.filter(**{field_name: OuterRef("pk")})))
+    return rows, to_clear

@@ -1,0 +1,12 @@
+"""Fixtures of the erasure tests (shared ones from tests.tracker)."""
+
+from __future__ import annotations
+
+from tests.pos_data import clopos, zpos
+from tests.tracker import (
+    _fresh_rate_limits,
+    _plain_http,
+    _tasks_run_in_process,
+    organization,
+    version,
+)
