@@ -36,6 +36,9 @@ messages: venv
 
 # Links in emails point at the address `make run` serves, unless SITE_URL says otherwise.
 run: export SITE_URL ?= http://$(HOST):$(PORT)
+# The demo keeps Clopos's POS in a database of its own (a SQLite file under var/; relative to
+# the project). Production names its own: a PostgreSQL or MariaDB URL.
+run: export CLOPOS_POS_DATABASE_URL ?= sqlite:///var/clopos-pos.sqlite3
 run: messages
 	@mkdir -p var
 	@DEBUG=$${DEBUG:-$(RUN_DEBUG)} $(PY) manage.py migrate --noinput -v 0

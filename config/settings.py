@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "corrections",
     "retention",
     "erasure",
+    "systems",
     "opendsr",
     # The sample host system: outside the tracker, it registers itself with subject_data.
     "pos",
@@ -111,6 +112,9 @@ else:
     _database["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
     _database["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _database}
+# The external systems' databases are added at run time (systems/connections.py); the router
+# sends their models there and never migrates anything in them.
+DATABASE_ROUTERS = ["systems.connections.SystemsRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ and why. Any invalid value refuses the whole correction and nothing is written.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -22,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, router, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -226,6 +227,11 @@ def _apply_one(
         raise CorrectionRefused(
             _("%(field)s of %(model)s cannot be corrected.") % {"field": name, "model": label}
         )
+    if registration.read_only:
+        raise CorrectionRefused(
+            _("The system “%(system)s” is read-only: %(model)s cannot be corrected here.")
+            % {"system": registration.system, "model": label}
+        )
     rows = registration.rows(identity).filter(pk=pk)
     row = (
         registration.model._base_manager.select_for_update()
@@ -255,7 +261,7 @@ def _apply_one(
     if before == cleaned:
         return applied
     try:
-        with transaction.atomic():
+        with transaction.atomic(using=rows.db):
             registration.model._base_manager.filter(pk=row.pk).update(**{name: cleaned})
     except IntegrityError as error:
         raise CorrectionRefused(
@@ -267,6 +273,38 @@ def _apply_one(
 
 @transaction.atomic
 def correction_apply(
+    *,
+    request: SubjectRequest,
+    actor: Actor,
+    decisions: list[CorrectionDecision],
+    message: str = "",
+    at: datetime | None = None,
+) -> CorrectionOutcome:
+    """See ``_correction_apply``. The writes in the organisation's own systems' databases are
+    each one transaction, committed just before the tracker's: a refusal changes nothing
+    anywhere."""
+    with contextlib.ExitStack() as systems:
+        for alias in _system_databases(decisions):
+            systems.enter_context(transaction.atomic(using=alias))
+        return _correction_apply(
+            request=request, actor=actor, decisions=decisions, message=message, at=at
+        )
+
+
+def _system_databases(decisions: list[CorrectionDecision]) -> list[str]:
+    """The systems' databases (other than the tracker's) the decisions write to."""
+    aliases = set()
+    for decision in decisions:
+        for key in decision.targets:
+            try:
+                model = registry.for_label(key.rsplit(":", 2)[0]).model
+            except LookupError:
+                continue  # refused with its message by _apply_one
+            aliases.add(router.db_for_write(model) or DEFAULT_DB_ALIAS)
+    return sorted(aliases - {DEFAULT_DB_ALIAS})
+
+
+def _correction_apply(
     *,
     request: SubjectRequest,
     actor: Actor,

@@ -17,6 +17,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import AdminSite
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -68,7 +69,14 @@ class ErasureCertificateAdmin(EvidenceAdmin):
 
 @admin.register(ErasureSchedule)
 class ErasureScheduleAdmin(EvidenceAdmin):
-    list_display = ["request", "status", "approved_at", "execute_after", "finished_at"]
+    list_display = [
+        "request",
+        "status",
+        "approved_at",
+        "execute_after",
+        "finished_at",
+        "waiting_reason",
+    ]
     list_filter = ["status"]
     list_select_related = ["request"]
     search_fields = ["request__reference"]
@@ -144,6 +152,17 @@ def erasure_approve_view(site: AdminSite, request: HttpRequest, request_id: int)
             return HttpResponseRedirect(request_change_url(subject_request))
     now = timezone.now()
     runs_at = erasure_runs_at(subject_request, at=now)
+    try:
+        plan = erasure_plan(
+            subject_request,
+            on=timezone.localdate(runs_at, timezone=subject_request.organization.tz),
+        )
+    except DatabaseError as unavailable:
+        # A system holding the subject's data cannot be read now: say so, approve nothing.
+        plan = []
+        error = error or gettext("The subject's data cannot be counted now: %(reason)s") % {
+            "reason": (str(unavailable).splitlines() or [""])[0][:300]
+        }
     context = {
         **request_page_context(
             site,
@@ -152,10 +171,7 @@ def erasure_approve_view(site: AdminSite, request: HttpRequest, request_id: int)
             gettext("Approve the erasure of %(reference)s")
             % {"reference": subject_request.reference},
         ),
-        "plan": erasure_plan(
-            subject_request,
-            on=timezone.localdate(runs_at, timezone=subject_request.organization.tz),
-        ),
+        "plan": plan,
         "runs_at": runs_at,
         "grace_shortened": runs_at - now
         < timedelta(days=int(settings.ERASURE_GRACE_DAYS)) - timedelta(minutes=1),

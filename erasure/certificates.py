@@ -56,6 +56,7 @@ def certificate_content(
         models.append(
             {
                 "model": label,
+                "system": registration.system_name,
                 "name": str(registration.model._meta.verbose_name_plural),
                 "category": registration.category,
                 "deleted": counts.get("deleted", 0),
@@ -99,6 +100,7 @@ def certificate_content(
         "issued_at": _iso(at),
         "on_time": due is None or at <= due,
         "purge_run": run.pk,
+        "systems": sorted({m["system"] for m in models}),
         "models": models,
         "retained": sorted(by_category.values(), key=lambda e: (e["category"], e["until"] or "")),
     }

@@ -26,6 +26,7 @@ from retention.scopes import (
     deletion_order,
     registration_for,
 )
+from subject_data.registry import model_label
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +59,13 @@ def holds_release_start(*, as_of: date, triggered_by: str | None = None) -> list
                 triggered_by=(triggered_by or RELEASE_JOB)[:150],
                 batch_size=int(settings.PURGE_BATCH_SIZE),
                 totals={
-                    m._meta.label_lower: {"deleted": 0, "anonymised": 0, "kept": 0} for m in ordered
+                    model_label(m): {"deleted": 0, "anonymised": 0, "kept": 0} for m in ordered
                 },
             )
             steps_create(
                 run,
                 [
-                    StepSpec(index, model._meta.label_lower, PurgeAction.DELETE)
+                    StepSpec(index, model_label(model), PurgeAction.DELETE)
                     for index, model in enumerate(ordered)
                 ],
             )

@@ -60,6 +60,9 @@ class ErasureSchedule(models.Model):
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Why a due erasure could not start yet (a system that is down, or read-only); it is tried
+    # again at every run of the job until it starts.
+    waiting_reason = models.TextField(_("waiting because"), blank=True)
     run = models.OneToOneField(
         PurgeRun,
         on_delete=models.PROTECT,

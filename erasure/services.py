@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -230,6 +230,13 @@ def erasure_approve(
             _("An erasure cannot be approved while request %(reference)s is “%(status)s”.")
             % {"reference": locked.reference, "status": locked.get_status_display()}
         )
+    try:
+        _refuse_read_only(erasure_plan(locked, on=timezone.localdate(now, locked.organization.tz)))
+    except DatabaseError as error:
+        raise ErasureRefused(
+            _("The subject's data cannot be counted now: %(reason)s")
+            % {"reason": (str(error).splitlines() or [""])[0][:300]}
+        ) from None
     if locked.status == RequestStatus.VERIFIED:
         locked = request_start(request=locked, actor=actor, at=now)
     runs_at = erasure_runs_at(locked, at=now)
@@ -294,6 +301,9 @@ def _snapshot(run: PurgeRun, line: ErasurePlanLine, rows: Any) -> None:
     found = (
         rows.order_by().annotate(target_pk=F("pk")).values_list("target_pk", flat=True).distinct()
     )
+    if found.db != PurgeTarget.objects.db:
+        _snapshot_across(run, line, found)
+        return
     sql, params = found.query.sql_with_params()
     table = connection.ops.quote_name(PurgeTarget._meta.db_table)
     # Only the table name is interpolated, from the model's metadata; every value is a parameter.
@@ -307,6 +317,39 @@ def _snapshot(run: PurgeRun, line: ErasurePlanLine, rows: Any) -> None:
             statement,
             [run.pk, line.label, line.action, line.legal_basis, line.retained_until, *params],
         )
+
+
+def _snapshot_across(run: PurgeRun, line: ErasurePlanLine, keys: Any) -> None:
+    """Record the keys of rows in a system's own database, streamed in chunks."""
+    chunk = int(settings.PURGE_BATCH_SIZE)
+    targets: list[PurgeTarget] = []
+    for key in keys.order_by().iterator(chunk_size=chunk):
+        targets.append(
+            PurgeTarget(
+                run=run,
+                model_label=line.label,
+                object_pk=key,
+                action=line.action,
+                legal_basis=line.legal_basis,
+                retained_until=line.retained_until,
+            )
+        )
+        if len(targets) >= chunk:
+            PurgeTarget.objects.bulk_create(targets)
+            targets = []
+    PurgeTarget.objects.bulk_create(targets)
+
+
+def _refuse_read_only(plan: list[ErasurePlanLine]) -> None:
+    for line in plan:
+        if line.rows and line.action != PurgeAction.RETAIN and line.registration.read_only:
+            raise ErasureRefused(
+                _(
+                    "The system “%(system)s” is read-only (export only): the tracker may not "
+                    "erase its rows. Erase them there, or give the tracker write access."
+                )
+                % {"system": line.registration.system}
+            )
 
 
 def erasure_start(*, schedule_id: int, at: datetime | None = None) -> PurgeRun | None:
@@ -340,6 +383,7 @@ def erasure_start(*, schedule_id: int, at: datetime | None = None) -> PurgeRun |
             return None
         day = timezone.localdate(now, timezone=request.organization.tz)
         plan = erasure_plan(request, on=day)
+        _refuse_read_only(plan)
         order = {model: i for i, model in enumerate(deletion_order(r.model for r in registry))}
         run = PurgeRun.objects.create(
             kind=PurgeKind.ERASURE,
@@ -374,7 +418,7 @@ def erasure_start(*, schedule_id: int, at: datetime | None = None) -> PurgeRun |
                 specs.append(StepSpec(position, line.label, line.action))
         steps_create(run, specs)
         ErasureSchedule.objects.filter(pk=schedule.pk).update(
-            status=ErasureStatus.RUNNING, started_at=now, run=run
+            status=ErasureStatus.RUNNING, started_at=now, run=run, waiting_reason=""
         )
         _event(request, "started", actor=Actor.system(ERASURE_JOB), at=now, run=run.pk)
     return run
@@ -386,7 +430,15 @@ def erasures_start_due(*, at: datetime | None = None, dispatch: bool = True) -> 
     runs = []
     due = ErasureSchedule.objects.filter(status=ErasureStatus.SCHEDULED, execute_after__lte=now)
     for schedule_id in due.order_by("execute_after").values_list("pk", flat=True):
-        run = erasure_start(schedule_id=schedule_id, at=now)
+        try:
+            run = erasure_start(schedule_id=schedule_id, at=now)
+        except (ErasureRefused, DatabaseError) as error:
+            # A system that is down (or refuses) leaves this erasure scheduled, untouched, to be
+            # tried again at the next run, with the reason shown to staff; the others go on.
+            reason = (str(error).splitlines() or [type(error).__name__])[0][:500]
+            logger.warning("erasure %s waits: %s", schedule_id, reason)
+            ErasureSchedule.objects.filter(pk=schedule_id).update(waiting_reason=reason)
+            continue
         if run is None:
             continue
         if dispatch:

@@ -39,7 +39,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.files.storage import Storage, storages
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, router, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -191,6 +191,20 @@ def _one_snapshot() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _system_snapshot(alias: str) -> Iterator[None]:
+    """Read one table of a system's own PostgreSQL in a read-only transaction, so its rows stream
+    through a server-side cursor (the tracker's own database is in ``_one_snapshot`` already)."""
+    other = connections[alias]
+    if alias == connection.alias or other.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(using=alias):
+        with other.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
 class ArchiveWriter:
     """Writes one package's archive into a binary sink."""
 
@@ -198,14 +212,16 @@ class ArchiveWriter:
         self, package: ExportPackage, *, generated_at: datetime, vendor: str | None = None
     ) -> None:
         """``vendor`` picks who formats the rows (see ``records``): the database's by default."""
-        self.vendor = vendor or connection.vendor
+        self.vendor = vendor
         self.package = package
         self.request = package.request
         self.generated_at = generated_at
         # ZIP entries carry a local time without a zone: the organisation's clock.
         self.local_time = generated_at.astimezone(self.request.organization.tz)
         self.identity = SubjectIdentity.of_request(self.request)
-        self.registrations = registry.selected(portable_only=package.is_portability)
+        self.registrations = registry.selected(
+            portable_only=package.is_portability, organization_id=self.request.organization_id
+        )
         self.chunk_size: int = settings.EXPORT_CHUNK_SIZE
         self.result = BuildResult()
         self._json = json.JSONEncoder(
@@ -213,7 +229,9 @@ class ArchiveWriter:
         )
 
     def row_writer(self, registration: Registration, columns: Sequence[str]) -> RowWriter:
-        return RowWriter.for_database(self.vendor, registration, columns)
+        """The writer for the database the registration's rows live in (or ``vendor``'s)."""
+        vendor = self.vendor or connections[router.db_for_read(registration.model)].vendor
+        return RowWriter.for_database(vendor, registration, columns)
 
     def categories(self) -> dict[DataCategory, list[Registration]]:
         grouped: dict[DataCategory, list[Registration]] = {}
@@ -277,11 +295,13 @@ class ArchiveWriter:
         for registration in members:
             writer = self.row_writer(registration, columns)
             count = 0
-            for batch in writer.batches(registration.rows(self.identity), self.chunk_size):
-                out.write_text(separator + batch.json)
-                separator = ",\n"
-                spool.write(batch.csv.encode("utf-8"))
-                count += batch.count
+            rows = registration.rows(self.identity)
+            with _system_snapshot(rows.db):
+                for batch in writer.batches(rows, self.chunk_size):
+                    out.write_text(separator + batch.json)
+                    separator = ",\n"
+                    spool.write(batch.csv.encode("utf-8"))
+                    count += batch.count
             self.result.models[registration.label] = count
             total += count
         return total
@@ -334,6 +354,13 @@ class ArchiveWriter:
         }
         return render_to_string("exports/summary.html", context)
 
+    def _systems(self) -> list[dict[str, Any]]:
+        """The systems the export read, with the tables of each."""
+        found: dict[str, list[str]] = {}
+        for registration in self.registrations:
+            found.setdefault(registration.system_name, []).append(registration.label)
+        return [{"name": name, "models": labels} for name, labels in sorted(found.items())]
+
     def _manifest(self) -> dict[str, Any]:
         request = self.request
         organization = request.organization
@@ -369,6 +396,7 @@ class ArchiveWriter:
                 "text_sha256": version.text_sha256,
             },
             "data_schema": schema_url(),
+            "systems": self._systems(),
             "categories": self._category_rows(),
             "total_rows": self.result.total_rows,
             "files": [

@@ -11,9 +11,9 @@ to carry it out, so what is not offered is also refused when forced.
   cannot extend, reject, reassign, build or deliver an export, or delete.
 - **Privacy officers** see and work every request, assign to anyone, extend, reject, approve
   erasures, build, re-run, discard and deliver export packages, manage retention settings, see
-  metrics and the evidence record.
-- **Auditors** read everything, export packages and their downloads included, and view and
-  download evidence records; they change nothing.
+  metrics and the evidence record; they add systems (external databases) and give them data maps.
+- **Auditors** read everything, export packages and their downloads and systems and their data
+  maps included, and view and download evidence records; they change nothing.
 
 Nobody, superusers included, deletes a request or an audit event through the admin.
 """
@@ -66,6 +66,7 @@ _POLICY_READING = frozenset(
 )
 _REQUEST_READING = frozenset({"requests_app.view_subjectrequest", "requests_app.view_requestevent"})
 _EXPORT_READING = frozenset({"exports.view_exportpackage", "exports.view_exportdownload"})
+_SYSTEM_READING = frozenset({"systems.view_system", "systems.view_datamapversion"})
 
 ROLES: dict[str, frozenset[str]] = {
     AGENTS: _REQUEST_READING | _EXPORT_READING | _POLICY_READING | {PROCESS},
@@ -91,10 +92,15 @@ ROLES: dict[str, frozenset[str]] = {
         "policies.add_retentionexemption",
         "policies.change_retentionexemption",
         "policies.delete_retentionexemption",
-    },
+        "systems.add_system",
+        "systems.change_system",
+        "systems.add_datamapversion",
+    }
+    | _SYSTEM_READING,
     AUDITORS: _REQUEST_READING
     | _EXPORT_READING
     | _POLICY_READING
+    | _SYSTEM_READING
     | {VIEW_ALL, VIEW_EVIDENCE, EXPORT_EVIDENCE, VIEW_METRICS},
 }
 

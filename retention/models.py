@@ -129,6 +129,11 @@ class PurgeStep(models.Model):
     pk_from = models.BigIntegerField(_("from primary key"))
     pk_to = models.BigIntegerField(_("to primary key"))
     cursor = models.BigIntegerField(_("done up to"), null=True, blank=True)
+    # A batch in a system's own database commits there first: its end and its row count are
+    # recorded here just before, so a worker killed between the two commits is finished exactly
+    # by whoever runs the step next (``retention.purge``).
+    pending_last = models.BigIntegerField(_("batch committing up to"), null=True, blank=True)
+    pending_rows = models.PositiveBigIntegerField(_("rows of that batch"), default=0)
     planned = models.PositiveBigIntegerField(
         _("rows planned"), default=0, help_text=_("Rows due in the range when the run was planned.")
     )

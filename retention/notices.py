@@ -7,7 +7,6 @@ import logging
 from datetime import date, timedelta
 from functools import partial
 
-from django.apps import apps
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
@@ -30,7 +29,7 @@ from retention.scopes import (
     resolve_path,
 )
 from subject_data.clocks import clock_for
-from subject_data.registry import registry
+from subject_data.registry import model_label, registry
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +63,8 @@ def notices_create_due(*, rule: RetentionRule, as_of: date) -> list[int]:
             clock.due(latest_start(period, horizon, country=country), tz)
         ).exclude(clock.due(latest_start(period, as_of, country=country), tz))
         if registry.is_registered(anchor_model):
-            anchors = anchors.filter(
-                **{registry.get(anchor_model).organization_path: organization.pk}
-            )
-        label = anchor_model._meta.label_lower
+            anchors = anchors.filter(registry.get(anchor_model).in_organization(organization.pk))
+        label = model_label(anchor_model)
         for anchor in anchors.order_by("pk").iterator(chunk_size=500):
             started = clock.started_on(anchor, tz)
             if started is None:
@@ -104,7 +101,7 @@ def retention_notice_send(*, notice_id: int) -> bool:
         return False
     rule = notice.rule
     organization = rule.version.policy.organization
-    anchor_model = apps.get_model(notice.anchor_label)
+    anchor_model = registry.model_for(notice.anchor_label)
     anchor = anchor_model._base_manager.filter(pk=notice.anchor_pk).first()
     clock = clock_for(anchor_model, rule.trigger)
     if anchor is None or clock is None:

@@ -43,10 +43,9 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
-from django.db import models, transaction
-from django.db.models import Count, F, Max, Min, Q, QuerySet, Value
+from django.db import DEFAULT_DB_ALIAS, models, transaction
+from django.db.models import F, Min, Q, QuerySet, Value
 from django.db.models.functions import Greatest, Now
 from django.utils import timezone
 
@@ -54,11 +53,11 @@ from requests_app.jobs import job
 from retention.models import PurgeAction, PurgeKind, PurgeRun, PurgeStep, PurgeTarget
 from retention.scopes import (
     PurgeError,
+    StepScope,
     anonymise_fields,
     anonymous_update,
     deletable,
     registration_for,
-    step_rows,
 )
 
 logger = logging.getLogger(__name__)
@@ -96,9 +95,8 @@ def steps_create(run: PurgeRun, specs: Iterable[StepSpec]) -> int:
             pk_from=0,
             pk_to=0,
         )
-        bounds = step_rows(step).aggregate(low=Min("pk"), high=Max("pk"), count=Count("pk"))
-        low, high, count = bounds["low"], bounds["high"], bounds["count"]
-        if low is None:
+        low, high, count = StepScope(step).bounds()
+        if low is None or high is None:
             continue
         slices = max(1, math.ceil(count / slice_rows()))
         width = math.ceil((high - low + 1) / slices)
@@ -143,7 +141,7 @@ def _held_models(run: PurgeRun) -> set[type[models.Model]]:
         )
     else:
         labels = {entry["model"] for entry in run.retained if entry.get("rows")}
-    return {apps.get_model(label) for label in labels}
+    return {registration_for(label).model for label in labels}
 
 
 def _delete(rows: QuerySet[Any]) -> int:
@@ -170,29 +168,51 @@ class StepStatements:
 
     action: str
     # The rows the step may change: for a delete, only those nothing that stays refers to.
-    rows: QuerySet[Any]
+    scope: StepScope
+    # The rows in scope, to find where a sparse batch ends.
+    window: StepScope
     anonymous: dict[str, Any]
     to_clear: tuple[tuple[type[models.Model], str], ...]
 
     @classmethod
     def for_step(cls, step: PurgeStep) -> StepStatements:
         registration = registration_for(step.model_label)
-        rows = step_rows(step)
+        if registration.read_only:
+            raise PurgeError(
+                f"{step.model_label}: the system {registration.system} is read-only; nothing is "
+                "changed there"
+            )
+        window = StepScope(step)
         if step.action == PurgeAction.ANONYMISE:
-            values, already = anonymous_update(registration.model, anonymise_fields(registration))
-            return cls(step.action, rows.exclude(already), values, ())
-        unreferenced, to_clear = deletable(rows, keep_referrers=_held_models(step.run))
-        return cls(step.action, unreferenced, {}, tuple(to_clear))
+            values, already = anonymous_update(
+                registration.model,
+                anonymise_fields(registration),
+                strategies=dict(registration.erasure.strategies),
+                organization_id=step.run.organization_id,
+            )
+            return cls(
+                step.action, StepScope(step, window.rows.exclude(already)), window, values, ()
+            )
+        unreferenced, to_clear = deletable(window.rows, keep_referrers=_held_models(step.run))
+        return cls(step.action, StepScope(step, unreferenced), window, {}, tuple(to_clear))
+
+    @property
+    def database(self) -> str:
+        """The alias of the database the rows live in."""
+        return self.scope.rows.db
 
     def run(self, lower: int, upper: int) -> int:
-        batch = self.rows.filter(pk__gt=lower, pk__lte=upper)
-        if self.action == PurgeAction.ANONYMISE:
-            return batch.update(**self.anonymous)
-        for child, field_name in self.to_clear:
-            child._base_manager.filter(**{f"{field_name}__in": batch.values("pk")}).update(
-                **{field_name: None}
-            )
-        return _delete(batch)
+        batch = self.scope.within(lower, upper)
+        # In the tracker's own database this is part of the batch's transaction; in a system's
+        # database, its own transaction, committed just before the batch's.
+        with transaction.atomic(using=batch.db, savepoint=False):
+            if self.action == PurgeAction.ANONYMISE:
+                return batch.update(**self.anonymous)
+            for child, field_name in self.to_clear:
+                child._base_manager.filter(**{f"{field_name}__in": batch.values("pk")}).update(
+                    **{field_name: None}
+                )
+            return _delete(batch)
 
 
 def _finish_step(step_id: int, now: datetime) -> None:
@@ -234,50 +254,141 @@ def batch_run(
     """Run the next batch of a step in its own transaction; return (rows changed, step done).
 
     A caller that runs many batches of one step passes the step as it read it (for its fixed
-    fields: range, model, run) and its ``statements``.
+    fields: range, model, run) and its ``statements``. Rows in a system's own database are
+    changed in a transaction there (``_batch_run_in_system``).
     """
+    if step is None:
+        step = PurgeStep.objects.select_related("run__organization", "run__rule").get(pk=step_id)
+    statements = statements or StepStatements.for_step(step)
+    size = batch_size or step.run.batch_size
+    if statements.database != DEFAULT_DB_ALIAS:
+        return _batch_run_in_system(step, statements, size)
     started = time.monotonic()
     with transaction.atomic():
-        # The step's row is locked and its progress read afresh: another worker may have moved it.
-        progress = (
-            PurgeStep.objects.select_for_update()
-            .filter(pk=step_id)
-            .values_list("cursor", "rows", "finished_at")
-            .first()
-        )
-        if progress is None:
-            raise PurgeStep.DoesNotExist(f"purge step {step_id} does not exist")
-        if step is None:
-            step = PurgeStep.objects.select_related("run__organization", "run__rule").get(
-                pk=step_id
-            )
-        step.cursor, step.rows, step.finished_at = progress
-        if step.finished_at is not None:
+        if not _lock(step):
             return 0, True
-        size = batch_size or step.run.batch_size
-        lower = step.cursor if step.cursor is not None else step.pk_from - 1
         now = timezone.now()
-        if _dense(step, lower):
-            # Keys ``size`` apart hold at most ``size`` rows: where most keys are due, the batch
-            # is the next key range, as a raw ``DELETE ... WHERE id BETWEEN`` would take it.
-            last = min(lower + size, step.pk_to)
-            found = True
-        else:
-            # Sparse: the batch ends at the size-th due row after the cursor (or the last one).
-            window = step_rows(step).filter(pk__gt=lower, pk__lte=step.pk_to)
-            keys = list(window.order_by("pk").values_list("pk", flat=True)[size - 1 : size])
-            found = bool(keys)
-            last = keys[0] if keys else window.aggregate(last=Max("pk"))["last"]
-            if last is None:
-                _finish_step(step.pk, now)
-                return 0, True
-        changed = (statements or StepStatements.for_step(step)).run(lower, last)
+        planned = _next_batch(step, statements, size, now)
+        if planned is None:
+            return 0, True
+        lower, last, found = planned
+        changed = statements.run(lower, last)
         elapsed_ms = int((time.monotonic() - started) * 1000)
         _step_advance(step, last=last, changed=changed, elapsed_ms=elapsed_ms)
         done = not found or last >= step.pk_to
         if done:
             _finish_step(step.pk, now)
     return changed, done
+
+
+def _lock(step: PurgeStep) -> bool:
+    """Lock the step's row and read its progress afresh (another worker may have moved it);
+    return whether it is still unfinished."""
+    progress = (
+        PurgeStep.objects.select_for_update()
+        .filter(pk=step.pk)
+        .values_list("cursor", "rows", "finished_at", "pending_last", "pending_rows")
+        .first()
+    )
+    if progress is None:
+        raise PurgeStep.DoesNotExist(f"purge step {step.pk} does not exist")
+    step.cursor, step.rows, step.finished_at, step.pending_last, step.pending_rows = progress
+    return step.finished_at is None
+
+
+def _next_batch(
+    step: PurgeStep, statements: StepStatements, size: int, now: datetime
+) -> tuple[int, int, bool] | None:
+    """The next batch's key range (after ``lower``, up to ``last``) and whether rows were found
+    to fill it; ``None`` (the step finished) when no row is left."""
+    lower = step.cursor if step.cursor is not None else step.pk_from - 1
+    if _dense(step, lower):
+        # Keys ``size`` apart hold at most ``size`` rows: where most keys are due, the batch
+        # is the next key range, as a raw ``DELETE ... WHERE id BETWEEN`` would take it.
+        return lower, min(lower + size, step.pk_to), True
+    # Sparse: the batch ends at the size-th due row after the cursor (or the last one).
+    last, found = statements.window.key_at(lower, step.pk_to, size)
+    if last is None:
+        _finish_step(step.pk, now)
+        return None
+    return lower, last, found
+
+
+def _batch_run_in_system(
+    step: PurgeStep, statements: StepStatements, size: int
+) -> tuple[int, bool]:
+    """A batch whose rows live in a system's own database: two databases, no shared commit.
+
+    The batch changes the rows in a transaction on the system's database; before that commits,
+    the batch's end and row count are recorded on the step (``pending_last``, ``pending_rows``)
+    and committed in the tracker's; then the system's commits; then the cursor moves. A worker
+    killed anywhere leaves either nothing done, or a pending batch whose rows are gone (it
+    committed: the next worker counts it) or still there (it did not: the next worker discards
+    it and runs the batch again). The data and the counts end as in an uninterrupted run.
+    """
+    started = time.monotonic()
+    now = timezone.now()
+    with transaction.atomic(using=statements.database), transaction.atomic():
+        if not _lock(step):
+            return 0, True
+        if step.pending_last is not None:
+            _settle_pending(step, statements, now)
+            if step.finished_at is not None:
+                return 0, True
+        planned = _next_batch(step, statements, size, now)
+        if planned is None:
+            return 0, True
+        lower, last, found = planned
+        changed = statements.run(lower, last)
+        PurgeStep.objects.filter(pk=step.pk).update(
+            pending_last=last, pending_rows=changed, heartbeat_at=Now()
+        )
+    # The system's transaction has committed; the tracker's record of it follows.
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+    done = not found or last >= step.pk_to
+    with transaction.atomic():
+        moved = PurgeStep.objects.filter(
+            pk=step.pk, cursor=step.cursor, pending_last=last, finished_at__isnull=True
+        ).update(
+            cursor=last,
+            rows=F("rows") + changed,
+            batches=F("batches") + 1,
+            longest_batch_ms=Greatest(F("longest_batch_ms"), Value(elapsed_ms)),
+            heartbeat_at=Now(),
+            pending_last=None,
+            pending_rows=0,
+        )
+        if moved and done:
+            _finish_step(step.pk, now)
+    if moved:
+        step.cursor, step.rows = last, step.rows + changed
+    return changed, done
+
+
+def _settle_pending(step: PurgeStep, statements: StepStatements, now: datetime) -> None:
+    """Finish the record of a batch whose worker died between the two commits (step locked).
+
+    Its rows are read with a lock, so a batch still committing is waited for: none left means it
+    committed (count it and move on), any left means it did not (run it again).
+    """
+    lower = step.cursor if step.cursor is not None else step.pk_from - 1
+    last = int(step.pending_last or 0)
+    left = list(
+        statements.scope.within(lower, last).select_for_update().values_list("pk", flat=True)[:1]
+    )
+    update: dict[str, Any] = {"pending_last": None, "pending_rows": 0}
+    if not left:
+        update |= {
+            "cursor": last,
+            "rows": F("rows") + step.pending_rows,
+            "batches": F("batches") + 1,
+        }
+        step.cursor, step.rows = last, step.rows + step.pending_rows
+    PurgeStep.objects.filter(pk=step.pk).update(**update)
+    step.pending_last, step.pending_rows = None, 0
+    if not left and last >= step.pk_to:
+        _finish_step(step.pk, now)
+        step.finished_at = now
 
 
 def step_work(
@@ -390,7 +501,7 @@ def _kept_after(run: PurgeRun) -> dict[str, int]:
     for step in PurgeStep.objects.filter(run=run, action=PurgeAction.DELETE).select_related(
         "run__organization", "run__rule"
     ):
-        left = step_rows(step).filter(pk__gte=step.pk_from, pk__lte=step.pk_to).count()
+        left = StepScope(step).within(step.pk_from - 1, step.pk_to).count()
         if left:
             kept[step.model_label] = kept.get(step.model_label, 0) + left
     return kept

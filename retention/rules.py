@@ -166,7 +166,7 @@ def rule_coverage(rule: RetentionRule) -> list[Coverage]:
     """The registered models ``rule`` applies to, children before parents."""
     exemptions = {e.category: e for e in rule.exemptions.all()}
     found: dict[type[models.Model], Coverage] = {}
-    for registration in registry:
+    for registration in registry.of_organization(rule.version.policy.organization_id):
         if rule.trigger not in registration.retention_triggers:
             continue
         anchor = resolve_path(registration.model, registration.retention_anchor)

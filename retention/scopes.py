@@ -15,8 +15,9 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
-from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import Count, Exists, Func, Max, Min, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat, Left
+from django.utils.crypto import salted_hmac
 
 from retention.models import PurgeAction, PurgeKind, PurgeStep, PurgeTarget
 from subject_data.checks import looks_personal
@@ -127,14 +128,79 @@ def _anonymous_value(field: models.Field[Any, Any]) -> Any:
     )
 
 
-def anonymous_update(model: type[models.Model], fields: Iterable[str]) -> tuple[dict[str, Any], Q]:
+class KeyedHash(Func):
+    """SHA-256 (hex) of the text of an expression, in each database's own function."""
+
+    function = "SHA256"
+    output_field = models.CharField()
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        template = "encode(sha256(convert_to(%(expressions)s, 'UTF8')), 'hex')"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_mysql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="SHA2(%(expressions)s, 256)", **extra)
+
+
+ERASED_PREFIX = "erased:"
+
+
+def organization_key(organization_id: int) -> str:
+    """The organisation's key for hashed anonymisation: the same value hashes alike within one
+    organisation (records stay linkable) and differently in another; not reversible without
+    the project's secret key."""
+    return salted_hmac("dsr-anonymise", str(organization_id), algorithm="sha256").hexdigest()
+
+
+def _strategy_value(field: models.Field[Any, Any], strategy: str, key: str) -> tuple[Any, Q]:
+    """The value ``strategy`` writes into ``field`` and the filter of values already written."""
+    name = field.name
+    if strategy == "null":
+        if not field.null:
+            raise ImproperlyConfigured(f"{name} cannot be null: choose another strategy")
+        return None, Q(**{f"{name}__isnull": True})
+    if strategy.startswith("fixed:"):
+        text = strategy.removeprefix("fixed:")
+        return Value(text), Q(**{name: text})
+    if strategy.startswith("shortened:"):
+        length = int(strategy.removeprefix("shortened:"))
+        return Left(name, length), Q(**{f"{name}__isnull": True}) | Q(
+            **{f"{name}__regex": rf"^.{{0,{length}}}$"}
+        )
+    if strategy == "hash":
+        digest: Any = Concat(
+            Value(ERASED_PREFIX),
+            KeyedHash(Concat(Value(key), Cast(name, models.TextField()))),
+            output_field=models.CharField(),
+        )
+        max_length = getattr(field, "max_length", None)
+        if max_length:
+            digest = Left(digest, int(max_length))
+        return digest, Q(**{f"{name}__isnull": True}) | Q(**{f"{name}__startswith": ERASED_PREFIX})
+    raise ImproperlyConfigured(f"unknown anonymisation strategy {strategy!r}")
+
+
+def anonymous_update(
+    model: type[models.Model],
+    fields: Iterable[str],
+    *,
+    strategies: dict[str, str] | None = None,
+    organization_id: int | None = None,
+) -> tuple[dict[str, Any], Q]:
     """Return the update that anonymises ``fields`` and the filter of rows already anonymous."""
     values: dict[str, Any] = {}
     already = Q()
+    key = organization_key(organization_id or 0)
     for name in fields:
         field = model._meta.get_field(name)
         if not isinstance(field, models.Field):
             raise ImproperlyConfigured(f"{model._meta.label}.{name} is not a concrete field")
+        strategy = (strategies or {}).get(name)
+        if strategy is not None:
+            value, done = _strategy_value(field, strategy, key)
+            values[name] = value
+            already &= done
+            continue
         value = _anonymous_value(field)
         values[name] = value
         already &= Q(**{f"{name}__isnull": True}) if value is None else Q(**{name: value})
@@ -161,21 +227,26 @@ def retention_rows(
     clock = clock_for(anchor_model, trigger)
     if clock is None:
         return None
-    organization = {registration.organization_path: organization_id}
+    if not registration.serves(organization_id):
+        return None
+    organization = registration.in_organization(organization_id)
     due = clock.due(cutoff, tz)
     if not registration.retention_anchor:
-        return registration.model._base_manager.filter(due, **organization)
+        return registration.model._base_manager.filter(due, organization)
     anchors = anchor_model._base_manager.filter(due)
     path = registration.retention_anchor
     if registry.is_registered(anchor_model):
-        anchor_organization = registry.get(anchor_model).organization_path
-        anchors = anchors.filter(**{anchor_organization: organization_id})
-        if registration.organization_path == f"{path}__{anchor_organization}":
+        anchor_registration = registry.get(anchor_model)
+        anchors = anchors.filter(anchor_registration.in_organization(organization_id))
+        anchor_organization = anchor_registration.organization_path
+        if registration.organization_id is not None or (
+            registration.organization_path == f"{path}__{anchor_organization}"
+        ):
             # The row's organisation is its anchor's, which the anchors are already limited to:
             # no join to the organisation, so each batch's DELETE stays a single-table statement.
-            organization = {}
+            organization = Q()
     return registration.model._base_manager.filter(
-        **organization, **{f"{path}__in": anchors.values("pk")}
+        organization, **{f"{path}__in": anchors.values("pk")}
     )
 
 
@@ -208,10 +279,67 @@ def step_rows(step: PurgeStep) -> QuerySet[Any]:
         targets = _targets(run.parent_id, step.model_label, PurgeAction.RETAIN).filter(
             retained_until__lte=run.as_of, released_at__isnull=True
         )
-    return registration.model._base_manager.filter(
-        **{registration.organization_path: run.organization_id},
-        pk__in=targets.values("object_pk"),
+    rows = registration.model._base_manager.filter(
+        registration.in_organization(run.organization_id)
     )
+    if rows.db != targets.db:
+        # The rows live in a system's own database: the targets (in the tracker's) cannot be a
+        # subquery there, so ``StepScope`` reads them per batch instead.
+        return rows
+    return rows.filter(pk__in=targets.values("object_pk"))
+
+
+def step_targets(step: PurgeStep) -> QuerySet[PurgeTarget] | None:
+    """The recorded targets a step of an erasure (or of a hold's end) may touch, when its rows
+    live in another database than the targets; ``None`` when ``step_rows`` already holds them."""
+    run = step.run
+    if run.kind == PurgeKind.RETENTION:
+        return None
+    registration = registration_for(step.model_label)
+    if registration.model._base_manager.db == PurgeTarget.objects.db:
+        return None
+    if run.kind == PurgeKind.ERASURE:
+        return _targets(run.pk, step.model_label, step.action)
+    return _targets(run.parent_id or 0, step.model_label, PurgeAction.RETAIN).filter(
+        retained_until__lte=run.as_of, released_at__isnull=True
+    )
+
+
+class StepScope:
+    """The rows a step may touch, narrowed to key ranges: one interface whether the scope is one
+    query or rows in a system's database checked against targets kept in the tracker's."""
+
+    def __init__(self, step: PurgeStep, rows: QuerySet[Any] | None = None) -> None:
+        self.rows = step_rows(step) if rows is None else rows
+        self.targets = step_targets(step)
+
+    def within(self, lower: int, upper: int) -> QuerySet[Any]:
+        """The rows with keys in (``lower``, ``upper``]."""
+        rows = self.rows.filter(pk__gt=lower, pk__lte=upper)
+        if self.targets is None:
+            return rows
+        keys = self.targets.filter(object_pk__gt=lower, object_pk__lte=upper)
+        return rows.filter(pk__in=list(keys.values_list("object_pk", flat=True)))
+
+    def bounds(self) -> tuple[int | None, int | None, int]:
+        """The lowest and highest key in scope and how many there are."""
+        source, key = (self.rows, "pk") if self.targets is None else (self.targets, "object_pk")
+        found = source.aggregate(low=Min(key), high=Max(key), count=Count(key))
+        return found["low"], found["high"], found["count"]
+
+    def key_at(self, lower: int, upper: int, position: int) -> tuple[int | None, bool]:
+        """The key of the ``position``-th row (from 1) after ``lower`` up to ``upper`` and
+        ``True``; the last key and ``False`` when there are fewer; ``(None, False)`` for none."""
+        if self.targets is None:
+            window, key = self.rows.filter(pk__gt=lower, pk__lte=upper), "pk"
+        else:
+            window = self.targets.filter(object_pk__gt=lower, object_pk__lte=upper)
+            key = "object_pk"
+        keys = list(window.order_by(key).values_list(key, flat=True)[position - 1 : position])
+        if keys:
+            return int(keys[0]), True
+        last = window.aggregate(last=Max(key))["last"]
+        return (None if last is None else int(last)), False
 
 
 def deletable(

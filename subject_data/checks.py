@@ -24,6 +24,7 @@ PROJECT_APPS = (
     "exports",
     "retention",
     "erasure",
+    "systems",
     "opendsr",
     "pos",
 )

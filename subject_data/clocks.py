@@ -62,3 +62,8 @@ def clock_for(model: type[models.Model], trigger: str) -> TriggerClock | None:
 
 def triggers_with_clocks() -> frozenset[str]:
     return frozenset(trigger for _model, trigger in _CLOCKS)
+
+
+def clock_unregister(model: type[models.Model], trigger: str) -> None:
+    """Forget a clock (a system's data map was replaced)."""
+    _CLOCKS.pop((model, trigger), None)

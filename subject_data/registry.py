@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from policies.deadlines import Period
@@ -37,6 +37,8 @@ from policies.models import DataCategory, Organization, RetentionTrigger
 if TYPE_CHECKING:
     from requests_app.models import SubjectRequest
 
+# The system name of the models registered in code, in evidence (certificates, manifests).
+BUILT_IN_SYSTEM = "the host's models in this project"
 _CATEGORY_ORDER = {value: index for index, value in enumerate(DataCategory.values)}
 
 
@@ -95,6 +97,9 @@ class Erasure:
     fields: tuple[str, ...] = ()
     legal_basis: str = ""
     period: Period | None = None
+    # How each anonymised field is overwritten (``null``, ``hash``, ``fixed:TEXT``,
+    # ``shortened:N``); a field without one gets the anonymous value of its type.
+    strategies: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def delete(cls) -> Erasure:
@@ -106,6 +111,12 @@ class Erasure:
         if not fields:
             raise ImproperlyConfigured("Erasure.anonymise() needs the fields to overwrite.")
         return cls(ErasureAction.ANONYMISE, fields=tuple(fields))
+
+    def with_strategies(self, strategies: dict[str, str]) -> Erasure:
+        """The same anonymisation, each named field overwritten by its strategy."""
+        if set(strategies) - set(self.fields):
+            raise ImproperlyConfigured("a strategy names a field that is not anonymised")
+        return Erasure(self.action, self.fields, strategies=tuple(strategies.items()))
 
     @classmethod
     def retain(cls, *, legal_basis: str, period: Period) -> Erasure:
@@ -130,14 +141,44 @@ class Registration:
     organization_path: str
     portable: bool
     registry: Registry = field(repr=False, compare=False)
+    # A model of one organisation's own system (an external database): its rows belong to that
+    # organisation when ``organization_scope`` says so, and no other organisation ever sees it.
+    organization_id: int | None = None
+    organization_scope: Callable[[], Q] | None = field(default=None, repr=False, compare=False)
+    # Which system holds the rows: "" for the models registered in code.
+    system: str = ""
 
     def __str__(self) -> str:
         return self.label
 
     @property
     def label(self) -> str:
-        """The model's stable name in exports, e.g. ``pos.sale``."""
-        return self.model._meta.label_lower
+        """The model's stable name in exports, e.g. ``pos.sale`` (``<system>.<table>`` for a
+        table of an external system)."""
+        return model_label(self.model)
+
+    @property
+    def system_name(self) -> str:
+        """The system that holds the rows, as evidence names it."""
+        return self.system or BUILT_IN_SYSTEM
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the rows may only be read (a system the tracker may not change)."""
+        return bool(getattr(self.model, "dsr_read_only", False))
+
+    def serves(self, organization_id: int) -> bool:
+        """Whether the model may hold rows of ``organization_id`` at all."""
+        return self.organization_id is None or self.organization_id == organization_id
+
+    def in_organization(self, organization_id: int) -> Q:
+        """The filter keeping only rows of ``organization_id`` (nothing, for another
+        organisation's system)."""
+        if self.organization_id is not None:
+            if self.organization_id != organization_id:
+                return Q(pk__in=[])
+            return self.organization_scope() if self.organization_scope else Q()
+        return Q(**{self.organization_path: organization_id})
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -167,15 +208,20 @@ class Registration:
                 path = f"{path}__{parent.subject.path}"
                 parent = self.registry.get(parent.subject.model)
             return manager.filter(**{f"{path}__in": parent.rows(identity).values("pk")})
-        organization = {self.organization_path: identity.organization_id}
+        organization = self.in_organization(identity.organization_id)
         if isinstance(lookup, ByEmail):
-            return manager.filter(**{f"{lookup.path}__iexact": identity.email}, **organization)
+            return manager.filter(organization, **{f"{lookup.path}__iexact": identity.email})
         found = lookup(identity)
         if found.model is not self.model:
             raise ImproperlyConfigured(
                 f"the subject lookup of {self.label} returned {found.model._meta.label_lower} rows"
             )
-        return found.filter(**organization)
+        return found.filter(organization)
+
+
+def model_label(model: type[models.Model]) -> str:
+    """A model's stable name: ``pos.sale``, or ``<system>.<table>`` for a system's table."""
+    return getattr(model, "dsr_label", None) or model._meta.label_lower
 
 
 class Registry:
@@ -183,7 +229,19 @@ class Registry:
 
     def __init__(self) -> None:
         self._registrations: dict[type[models.Model], Registration] = {}
+        self._labels: dict[str, Registration] = {}
         self._excluded: dict[type[models.Model], str] = {}
+        self._loaders: list[Callable[[], object]] = []
+
+    def loader_add(self, loader: Callable[[], object]) -> None:
+        """Call ``loader()`` before the registrations are read, so registrations kept outside the
+        code (the tables of external systems, from their data maps) are current. A loader is
+        cheap when nothing changed."""
+        self._loaders.append(loader)
+
+    def refresh(self) -> None:
+        for loader in self._loaders:
+            loader()
 
     def register(
         self,
@@ -198,12 +256,17 @@ class Registry:
         correctable: Iterable[str] = (),
         retention_triggers: Iterable[RetentionTrigger] = (),
         retention_anchor: str = "",
+        organization_id: int | None = None,
+        organization_scope: Callable[[], Q] | None = None,
+        system: str = "",
     ) -> Registration:
         """Register ``model``; refuse (``ImproperlyConfigured``) anything that does not resolve.
 
         ``organization`` is the lookup path to the model's organisation (``account__organization``)
         and ``retention_anchor`` the path to the row whose dates start the retention clock
-        (``""`` for the row itself).
+        (``""`` for the row itself). A table of one organisation's own system passes
+        ``organization_id`` (and ``organization=""``) and, when its database holds other
+        businesses too, ``organization_scope``: the filter keeping that organisation's rows.
         """
         self._refuse_twice(model)
         registration = Registration(
@@ -218,9 +281,13 @@ class Registry:
             organization_path=organization,
             portable=portable,
             registry=self,
+            organization_id=organization_id,
+            organization_scope=organization_scope,
+            system=system,
         )
         _validate(registration)
         self._registrations[model] = registration
+        self._labels[registration.label] = registration
         return registration
 
     def exclude(self, model: type[models.Model], *, reason: str) -> None:
@@ -231,8 +298,10 @@ class Registry:
         self._excluded[model] = reason
 
     def unregister(self, model: type[models.Model]) -> None:
-        """Forget ``model`` (for tests that build a registry of their own)."""
-        self._registrations.pop(model, None)
+        """Forget ``model`` (a system's map replaced; tests that build a registry of their own)."""
+        registration = self._registrations.pop(model, None)
+        if registration is not None and self._labels.get(registration.label) is registration:
+            del self._labels[registration.label]
         self._excluded.pop(model, None)
 
     def get(self, model: type[models.Model]) -> Registration:
@@ -244,11 +313,22 @@ class Registry:
     def for_label(self, label: str) -> Registration:
         """The registration of the model called ``label`` (``pos.sale``); ``LookupError`` if
         no such model is installed or it is not registered."""
+        if label not in self._labels:
+            self.refresh()
+        if label in self._labels:
+            return self._labels[label]
         try:
             model = apps.get_model(label)
         except (LookupError, ValueError) as error:
             raise LookupError(f"unknown model {label!r}") from error
         return self.get(model)
+
+    def model_for(self, label: str) -> type[models.Model]:
+        """The model called ``label``: a registered one, or any installed model."""
+        try:
+            return self.for_label(label).model
+        except LookupError:
+            return apps.get_model(label)
 
     def is_registered(self, model: type[models.Model]) -> bool:
         return model in self._registrations
@@ -258,20 +338,37 @@ class Registry:
 
     def __iter__(self) -> Iterator[Registration]:
         """Registrations by category (in ``DataCategory`` order), then in registration order."""
+        self.refresh()
         return iter(sorted(self._registrations.values(), key=lambda r: _CATEGORY_ORDER[r.category]))
+
+    def of_organization(self, organization_id: int) -> list[Registration]:
+        """The registrations that may hold rows of ``organization_id``: the models registered in
+        code and the tables of that organisation's own systems."""
+        return [r for r in self if r.serves(organization_id)]
 
     def __len__(self) -> int:
         return len(self._registrations)
 
-    def selected(self, *, portable_only: bool = False) -> list[Registration]:
-        """The registrations an export includes: all of them, or only the portable ones."""
-        return [r for r in self if r.portable or not portable_only]
+    def selected(
+        self, *, portable_only: bool = False, organization_id: int | None = None
+    ) -> list[Registration]:
+        """The registrations an export includes: all of them, or only the portable ones; only
+        those that may hold the organisation's rows when ``organization_id`` is given."""
+        return [
+            r
+            for r in self
+            if (r.portable or not portable_only)
+            and (organization_id is None or r.serves(organization_id))
+        ]
 
     def for_subject(
         self, identity: SubjectIdentity, *, portable_only: bool = False
     ) -> Iterator[tuple[Registration, QuerySet[Any]]]:
-        """Yield each registration with the queryset of the subject's rows of its model."""
-        for registration in self.selected(portable_only=portable_only):
+        """Yield each registration of the subject's organisation with the queryset of the
+        subject's rows of its model."""
+        for registration in self.selected(
+            portable_only=portable_only, organization_id=identity.organization_id
+        ):
             yield registration, registration.rows(identity)
 
     def _refuse_twice(self, model: type[models.Model]) -> None:
@@ -315,7 +412,10 @@ def _validate(registration: Registration) -> None:
     for name in registration.erasure.fields:
         if name not in concrete or concrete[name].is_relation or concrete[name].primary_key:
             raise ImproperlyConfigured(f"{label}: cannot anonymise {name!r}.")
-    if _resolve(model, registration.organization_path) is not Organization:
+    if registration.organization_id is not None:
+        if registration.organization_path:
+            raise ImproperlyConfigured(f"{label}: a system's table has no organisation path.")
+    elif _resolve(model, registration.organization_path) is not Organization:
         raise ImproperlyConfigured(
             f"{label}: organisation path {registration.organization_path!r} does not end on "
             "policies.Organization."

@@ -1,10 +1,15 @@
-"""Run a command beside a throwaway PostgreSQL and Redis, stopping both whatever happens.
+"""Run a command beside a throwaway PostgreSQL, Redis and MariaDB, stopping them whatever happens.
 
     python -m tests.servers -- pytest -x
 
-Both servers listen on free loopback ports inside a temporary directory; the command gets
-``DATABASE_URL`` and ``CELERY_BROKER_URL`` pointing at them. PostgreSQL refuses to run as root, so
-as root the cluster is owned by and started as the ``postgres`` user (or ``nobody``).
+The servers listen on free loopback ports inside a temporary directory; the command gets
+``DATABASE_URL``, ``CELERY_BROKER_URL`` and ``MARIADB_URL`` (``mysql://dsr:dsr@127.0.0.1:PORT/``,
+no database: the tests create their own) pointing at them. PostgreSQL and MariaDB refuse to run as
+root, so as root they are owned by and started as the ``postgres`` user (or ``nobody``).
+
+MariaDB is optional: without ``mariadbd`` the harness says so in one line and leaves
+``MARIADB_URL`` unset, so the MariaDB tests skip; with ``DSR_REQUIRE_MARIADB=1`` (CI) it stops
+instead, like for a missing PostgreSQL or Redis.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import glob
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import socket
@@ -20,10 +26,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 PG_TOOLS = ("initdb", "pg_ctl", "postgres")
+MARIADB_MISSING = "MariaDB not installed (apt-get install -y mariadb-server)"
+# Debian keeps mariadbd in /usr/sbin, which is not on a normal user's PATH.
+MARIADB_DIRS = os.pathsep.join(("/usr/sbin", "/usr/bin"))
 
 
 class MissingServer(Exception):
@@ -50,6 +59,26 @@ def find_redis() -> str:
     return found
 
 
+def find_mariadb() -> tuple[str, str]:
+    """Return the paths of ``mariadbd`` and ``mariadb-install-db`` (or ``mysql_install_db``)."""
+    server = shutil.which("mariadbd") or shutil.which("mariadbd", path=MARIADB_DIRS)
+    install = next(
+        (
+            found
+            for name in ("mariadb-install-db", "mysql_install_db")
+            if (found := shutil.which(name) or shutil.which(name, path=MARIADB_DIRS))
+        ),
+        None,
+    )
+    if not server or not install:
+        raise MissingServer(MARIADB_MISSING)
+    return server, install
+
+
+def mariadb_required() -> bool:
+    return os.environ.get("DSR_REQUIRE_MARIADB", "").strip().lower() not in ("", "0", "false", "no")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -65,19 +94,28 @@ def wait_for_port(port: int, *, seconds: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds:.0f}s")
 
 
-def _unprivileged_prefix(directory: Path) -> list[str]:
-    """Return the command prefix that runs PostgreSQL as a non-root user owning ``directory``."""
+def _unprivileged_user() -> pwd.struct_passwd | None:
+    """Return the user the servers run as when the harness runs as root (None when it does not)."""
     if os.geteuid() != 0:
-        return []
+        return None
     for name in ("postgres", "nobody"):
-        try:
-            user = pwd.getpwnam(name)
-        except KeyError:
-            continue
-        for path in [directory, *directory.rglob("*")]:
-            os.chown(path, user.pw_uid, user.pw_gid)
-        return ["runuser", "-u", name, "--"]
-    raise MissingServer("running as root and no 'postgres' or 'nobody' user to run PostgreSQL as")
+        with contextlib.suppress(KeyError):
+            return pwd.getpwnam(name)
+    raise MissingServer("running as root and no 'postgres' or 'nobody' user to run the servers as")
+
+
+def _unprivileged_prefix(*directories: Path) -> list[str]:
+    """Return the command prefix that runs a server as a non-root user owning ``directories``.
+
+    Only the directories themselves change owner, not what they hold: PostgreSQL and MariaDB start
+    side by side in the same work directory, each creating its files in it as that user.
+    """
+    user = _unprivileged_user()
+    if user is None:
+        return []
+    for directory in directories:
+        os.chown(directory, user.pw_uid, user.pw_gid)
+    return ["runuser", "-u", user.pw_name, "--"]
 
 
 @contextlib.contextmanager
@@ -85,7 +123,7 @@ def postgres(workdir: Path) -> Iterator[str]:
     bin_dir = find_postgres_bin()
     data, sockets = workdir / "pgdata", workdir / "pgsock"
     sockets.mkdir()
-    as_user = _unprivileged_prefix(workdir)
+    as_user = _unprivileged_prefix(workdir, sockets)
     port = free_port()
     subprocess.run(
         [
@@ -179,6 +217,118 @@ def redis(workdir: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def mariadb(workdir: Path) -> Iterator[Callable[[], str]]:
+    """Start MariaDB in the background; the yielded function waits for it and returns its URL.
+
+    ``mariadb-install-db`` and ``mariadbd`` run as one background process group, so that
+    PostgreSQL and Redis start meanwhile; leaving the block stops the group whatever its state.
+    """
+    server, install = find_mariadb()
+    as_user = _unprivileged_prefix(workdir)
+    user = _unprivileged_user()
+    data, sock, port = workdir / "mariadb-data", workdir / "mysqld.sock", free_port()
+    pid_file = workdir / "mariadb.pid"
+    small = [
+        "--innodb-buffer-pool-size=64M",
+        "--innodb-log-file-size=16M",
+        "--innodb-flush-log-at-trx-commit=2",
+        "--skip-log-bin",
+    ]
+    install_db = [
+        install,
+        "--no-defaults",
+        "--auth-root-authentication-method=normal",
+        f"--datadir={data}",
+        *([f"--user={user.pw_name}"] if user else []),
+        "--skip-test-db",
+        *small,
+    ]
+    serve = [
+        server,
+        "--no-defaults",
+        f"--datadir={data}",
+        f"--socket={sock}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        "--skip-name-resolve",
+        "--character-set-server=utf8mb4",
+        "--collation-server=utf8mb4_general_ci",
+        *small,
+        f"--pid-file={pid_file}",
+        f"--log-error={workdir / 'mariadb.log'}",
+    ]
+    # The install output, and what mariadbd says before it opens its error log, go to one file.
+    # A session of its own: a Ctrl-C on the terminal reaches the harness, which stops the server.
+    with (workdir / "mariadb-console.log").open("wb") as console:
+        process = subprocess.Popen(
+            [*as_user, "sh", "-c", f"{shlex.join(install_db)} && exec {shlex.join(serve)}"],
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def ready() -> str:
+        _create_mariadb_user(process, workdir, sock)
+        return f"mysql://dsr:dsr@127.0.0.1:{port}/"
+
+    try:
+        yield ready
+    finally:
+        _stop_mariadb(process, pid_file)
+
+
+def _stop_mariadb(process: subprocess.Popen[bytes], pid_file: Path) -> None:
+    """SIGTERM mariadbd itself, wait, and kill its whole process group on a timeout.
+
+    Not its ``runuser`` parent: runuser answers a signal by waiting two seconds before it exits.
+    Before mariadbd writes its pid file it is still initialising: nothing is worth a clean stop.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        pid = pid_file.read_text().strip() if pid_file.exists() else ""
+        if pid.isdigit() and process.poll() is None:
+            os.kill(int(pid), signal.SIGTERM)
+        else:
+            os.killpg(process.pid, signal.SIGKILL)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _create_mariadb_user(
+    process: subprocess.Popen[bytes], workdir: Path, sock: Path, *, seconds: float = 60.0
+) -> None:
+    """Wait until MariaDB answers on its socket, then create ``dsr``/``dsr`` with every right."""
+    import pymysql
+
+    deadline = time.monotonic() + seconds
+    while True:
+        if process.poll() is not None:
+            logs = [workdir / "mariadb-console.log", workdir / "mariadb.log"]
+            tail = "".join(
+                path.read_text(errors="replace")[-2000:] for path in logs if path.exists()
+            )
+            raise RuntimeError(f"MariaDB exited with {process.returncode} while starting:\n{tail}")
+        try:
+            # With --auth-root-authentication-method=normal, root starts without a password.
+            connection = pymysql.connect(unix_socket=str(sock), user="root", connect_timeout=2)
+            break
+        except pymysql.err.OperationalError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"MariaDB does not answer on {sock} after {seconds:.0f}s"
+                ) from None
+            time.sleep(0.05)
+    with connection, connection.cursor() as cursor:
+        cursor.execute("CREATE USER 'dsr'@'127.0.0.1' IDENTIFIED BY 'dsr'")
+        # GRANT OPTION too: the tests create read-only users of their own.
+        cursor.execute("GRANT ALL PRIVILEGES ON *.* TO 'dsr'@'127.0.0.1' WITH GRANT OPTION")
+
+
 def _raise_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # unwinds through the context managers, which stop the servers
 
@@ -190,19 +340,37 @@ def main(argv: list[str]) -> int:
         print("usage: python -m tests.servers -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     try:
-        # Check both before starting either, so a missing one leaves nothing behind.
+        # Check all before starting any, so a missing one leaves nothing behind.
         find_postgres_bin()
         find_redis()
     except MissingServer as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    try:
+        find_mariadb()
+        with_mariadb = True
+    except MissingServer as exc:
+        if mariadb_required():
+            print(f"error: {exc} and DSR_REQUIRE_MARIADB is set", file=sys.stderr)
+            return 3
+        print(f"test servers: {exc}; MariaDB tests will be skipped", flush=True)
+        with_mariadb = False
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     workdir = Path(tempfile.mkdtemp(prefix="dsr-test-servers-"))
     try:
-        with postgres(workdir) as database_url, redis(workdir) as redis_url:
+        with contextlib.ExitStack() as servers:
+            # MariaDB first: it initialises and starts in the background while the others start.
+            mariadb_ready = servers.enter_context(mariadb(workdir)) if with_mariadb else None
+            database_url = servers.enter_context(postgres(workdir))
+            redis_url = servers.enter_context(redis(workdir))
             env = {**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": redis_url}
             env.pop("CELERY_RESULT_BACKEND", None)
-            print(f"test servers: {database_url} {redis_url}", flush=True)
+            env.pop("MARIADB_URL", None)  # never a server of the caller's: the tests drop databases
+            urls = [database_url, redis_url]
+            if mariadb_ready is not None:
+                env["MARIADB_URL"] = mariadb_ready()
+                urls.append(env["MARIADB_URL"])
+            print(f"test servers: {' '.join(urls)}", flush=True)
             return subprocess.call(argv, env=env)
     except MissingServer as exc:
         print(f"error: {exc}", file=sys.stderr)

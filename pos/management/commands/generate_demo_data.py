@@ -87,6 +87,14 @@ class Command(BaseCommand):
             help=_("Only these organisations (by slug); all of them by default."),
         )
         parser.add_argument(
+            "--exclude",
+            action="extend",
+            nargs="+",
+            default=[],
+            metavar="SLUG",
+            help=_("Leave out these organisations (their POS lives in a database of its own)."),
+        )
+        parser.add_argument(
             "--batch-size",
             type=_positive_integer,
             default=DEFAULT_BATCH_SIZE,
@@ -94,7 +102,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        organizations = self._organizations(options["organizations"])
+        organizations = [
+            o
+            for o in self._organizations(options["organizations"])
+            if o.slug not in options["exclude"]
+        ]
         progress = None
         if options["verbosity"] > 0:
             progress = Progress(self._write_progress, in_place=self.stderr.isatty())
