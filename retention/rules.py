@@ -208,6 +208,7 @@ def _rows(rule: RetentionRule, coverage: Coverage, cutoff: date) -> Any:
         trigger=rule.trigger,
         cutoff=cutoff,
         tz=organization.tz,
+        whole=True,
     )
 
 
