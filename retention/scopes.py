@@ -291,11 +291,12 @@ def through(
     end: Any = None
     for index in range(len(parts) - 1, 0, -1):
         rows = along[index]._base_manager.filter(pk=OuterRef(parts[index - 1]))
-        if end is None:
-            rows = rows.values(parts[index])
-        else:
-            rows = rows.annotate(dsr_end=end).values("dsr_end")
-        end = Subquery(rows[:1])
+        ends: QuerySet[Any, Any] = (
+            rows.values(parts[index])
+            if end is None
+            else rows.annotate(dsr_end=end).values("dsr_end")
+        )
+        end = Subquery(ends[:1])
     return In(end, targets.values("pk"))
 
 
