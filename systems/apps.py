@@ -9,8 +9,11 @@ class SystemsConfig(AppConfig):
     verbose_name = _("Systems")
 
     def ready(self) -> None:
+        from requests_app.evidence import evidence_section_register
         from subject_data.registry import registry
         from systems import loading, signals, subject_data  # noqa: F401 - registers exclusions
+        from systems.services import systems_evidence
 
         signals.connect()
         registry.loader_add(loading.refresh)
+        evidence_section_register("systems", systems_evidence)

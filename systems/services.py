@@ -127,3 +127,33 @@ def preview(system: System, email: str) -> list[PreviewLine]:
             )
         )
     return lines
+
+
+def systems_evidence(request: Any) -> list[dict[str, Any]]:
+    """The evidence record's ``systems`` section: every system of the request's organisation,
+    with the map version the tracker acts through (its SHA-256), or why it acts on none."""
+    found = []
+    for system in System.objects.filter(organization_id=request.organization_id).order_by("name"):
+        current = system.current_map()
+        found.append(
+            {
+                "name": system.name,
+                "slug": system.slug,
+                "kind": system.kind,
+                "owner": system.owner,
+                "active": system.active,
+                "read_only": system.read_only,
+                "data_map": (
+                    {
+                        "version": current.number,
+                        "sha256": current.sha256,
+                        "checked_at": current.checked_at.isoformat()
+                        if current.checked_at
+                        else None,
+                    }
+                    if current is not None
+                    else None
+                ),
+            }
+        )
+    return found

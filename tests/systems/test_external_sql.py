@@ -34,6 +34,7 @@ from exports.build import export_build, export_storage
 from exports.models import ExportPackage
 from policies.models import Organization
 from requests_app.audit import Actor
+from requests_app.evidence import evidence_record
 from requests_app.intake import SubjectDetails, request_submit
 from requests_app.models import RequestStatus, SubjectRequest
 from requests_app.workflow import request_mark_verified
@@ -683,3 +684,18 @@ def test_the_check_refuses_an_account_that_may_not_write_unless_the_system_is_re
             connections[alias].close()
         _execute(external_url, f"DROP OWNED BY {role}")
         _execute(external_url, f"DROP ROLE {role}")
+
+
+def test_the_evidence_record_names_the_organisations_systems_and_their_map(
+    venues: System,
+) -> None:
+    request: SubjectRequest = ConfirmedRequestFactory.create(
+        organization=venues.organization, email=OWNER
+    )
+
+    record = evidence_record(request=request)
+
+    (system,) = record["systems"]
+    assert system["slug"] == "venues"
+    assert system["data_map"]["version"] == 1
+    assert system["data_map"]["sha256"] == venues.current_map().sha256  # type: ignore[union-attr]
