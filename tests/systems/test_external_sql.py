@@ -20,7 +20,7 @@ import psycopg
 import pytest
 import time_machine
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import OperationalError, transaction
 
 from corrections.services import (
     CorrectionDecision,
@@ -31,7 +31,7 @@ from corrections.services import (
 from erasure.models import ErasureCertificate
 from erasure.services import ErasureRefused, erasure_approve, erasures_start_due
 from exports.build import export_build, export_storage
-from exports.models import ExportPackage
+from exports.models import ExportPackage, ExportStatus
 from policies.models import Organization
 from requests_app.audit import Actor
 from requests_app.evidence import evidence_record
@@ -43,6 +43,7 @@ from retention.purge import StepStatements, run_execute
 from retention.rules import retention_run_start
 from subject_data.registry import SubjectIdentity, registry
 from systems import loading
+from systems.connections import connect
 from systems.datamap import DataMapError, parse
 from systems.models import System, SystemKind
 from systems.services import map_add, map_check, preview
@@ -699,3 +700,35 @@ def test_the_evidence_record_names_the_organisations_systems_and_their_map(
     assert system["slug"] == "venues"
     assert system["data_map"]["version"] == 1
     assert system["data_map"]["sha256"] == venues.current_map().sha256  # type: ignore[union-attr]
+
+
+def test_an_export_whose_system_is_down_fails_with_the_reason_and_is_retried_later(
+    venues: System, settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "exports": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "exports"},
+        },
+    }
+    request: SubjectRequest = ConfirmedRequestFactory.create(
+        organization=venues.organization, email=OWNER
+    )
+    package = ExportPackage.objects.create(request=request, kind=request.request_type)
+    # The system's server goes away (a closed port; a file in a missing directory).
+    down = (
+        f"sqlite:////{tmp_path}/missing/venues.sqlite3"
+        if "sqlite" in os.environ["VENUES_DATABASE_URL"]
+        else "postgres://nobody:x@127.0.0.1:1/none"
+    )
+    monkeypatch.setenv("VENUES_DATABASE_URL", down)
+    connect(venues.alias, "VENUES_DATABASE_URL")
+
+    with pytest.raises(OperationalError):
+        export_build(package_id=package.pk)
+
+    package.refresh_from_db()
+    assert package.status == ExportStatus.FAILED
+    assert "OperationalError" in package.failure
+    assert package.attempts == 1  # the task retries it (autoretry on OperationalError)
