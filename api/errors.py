@@ -10,6 +10,7 @@ answer into the spec's error object (``opendsr.views``).
 domain error                               status  code
 =========================================  ======  =====================
 invalid input, ``MissingReason``            400     invalid, missing_reason
+a body that cannot be read                  400     parse_error
 ``ExtensionRefused``                        400     extension_refused
 no or bad credentials                       401     not_authenticated, authentication_failed
 role does not allow it                      403     permission_denied
@@ -19,6 +20,8 @@ unknown request, ``InvalidLink``            404     not_found, invalid_link
 ``ExportRefused``, no export ready          409     export_refused, no_export_ready
 OpenDSR: duplicate, id reused, not pending  409     duplicate_request, ...
 OpenDSR: type not offered                   400     request_type_not_offered
+a body too large (``RequestDataTooBig``)    413     payload_too_large
+a body that is not JSON                     415     unsupported_media_type
 too many requests                           429     throttled
 =========================================  ======  =====================
 
@@ -32,8 +35,10 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import exceptions, serializers, status
@@ -102,6 +107,10 @@ def api_exception(exc: Exception) -> Exception:
         return exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied()
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, SuspiciousOperation | MultiPartParserError):
+        return exceptions.ParseError()  # too many form fields or files, a broken multipart body
     return exc
 
 

@@ -24,21 +24,20 @@ from rest_framework.views import APIView
 
 from api.errors import NON_FIELD, error_responses
 from api.serializers import SubjectStatusSerializer
-from api.throttles import PublicThrottle
+from api.throttles import LimitReached, PublicThrottle
 from config.locale import subject_language
 from policies.deadlines import response_period
 from policies.models import Organization, RequestType
 from requests_app.audit import Actor
 from requests_app.forms import SubjectRequestForm
 from requests_app.intake import request_submit
-from requests_app.limits import over_limit
+from requests_app.limits import client_key, limit_count, limit_reached, link_open_count
 from requests_app.models import Relationship
 from requests_app.selectors import intake_offer
 from requests_app.verification import MAX_TOKEN_LENGTH, request_verify, status_request
 from requests_app.workflow import request_withdraw
 
 TAG = "Subject requests (public)"
-TOO_MANY = _("Too many requests have come from your network in a short time; try again later.")
 
 _TOKEN = OpenApiParameter(
     "token",
@@ -180,14 +179,18 @@ class FileRequestView(PublicView):
                 request_only=True,
             )
         ],
-        responses={202: OutputSerializer, **error_responses(400, 404, 429)},
+        responses={202: OutputSerializer, **error_responses(400, 404, 413, 429)},
     )
     def post(self, request: Request, org_slug: str) -> Response:
         organization, offer = _offer_or_404(org_slug)
-        if over_limit(
-            request._request, group="request-form-ip", rate=settings.RATELIMIT_REQUEST_PER_IP
-        ):
-            raise exceptions.Throttled(detail=TOO_MANY)
+        # As on the web form, only accepted filings count against the network's limit.
+        network_limit = {
+            "group": "request-form-ip",
+            "rate": settings.RATELIMIT_REQUEST_PER_IP,
+            "key": client_key(request._request),
+        }
+        if refusal := limit_reached(**network_limit):
+            raise LimitReached(refusal)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -207,14 +210,13 @@ class FileRequestView(PublicView):
                     for field, errors in form.errors.get_json_data().items()
                 }
             )
+        if refusal := limit_count(**network_limit):
+            raise LimitReached(refusal)
         subject = form.subject_details()
         # Over the per-address limit nothing is sent and the answer is the usual one, as on the
         # web page, so the limit cannot tell anyone that an address was used.
-        if not over_limit(
-            request._request,
-            group="request-form-email",
-            rate=settings.RATELIMIT_REQUEST_PER_EMAIL,
-            key=subject.email,
+        if not limit_count(
+            group="request-form-email", rate=settings.RATELIMIT_REQUEST_PER_EMAIL, key=subject.email
         ):
             request_submit(
                 organization=organization,
@@ -249,10 +251,8 @@ class ConfirmView(PublicView):
         responses={200: OutputSerializer, **error_responses(404, 429)},
     )
     def post(self, request: Request, token: str) -> Response:
-        if over_limit(
-            request._request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP
-        ):
-            raise exceptions.Throttled(detail=TOO_MANY)
+        if refusal := link_open_count(request._request):
+            raise LimitReached(refusal)
         subject_request, status_token = request_verify(token=token)
         return Response(
             self.OutputSerializer({"status_token": status_token, "request": subject_request}).data
@@ -268,10 +268,8 @@ class StatusView(PublicView):
         responses={200: SubjectStatusSerializer, **error_responses(404, 429)},
     )
     def get(self, request: Request, token: str) -> Response:
-        if over_limit(
-            request._request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP
-        ):
-            raise exceptions.Throttled(detail=TOO_MANY)
+        if refusal := link_open_count(request._request):
+            raise LimitReached(refusal)
         return Response(SubjectStatusSerializer(status_request(token=token)).data)
 
 
@@ -285,10 +283,8 @@ class WithdrawView(PublicView):
         responses={200: SubjectStatusSerializer, **error_responses(404, 409, 429)},
     )
     def post(self, request: Request, token: str) -> Response:
-        if over_limit(
-            request._request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP
-        ):
-            raise exceptions.Throttled(detail=TOO_MANY)
+        if refusal := link_open_count(request._request):
+            raise LimitReached(refusal)
         subject_request = status_request(token=token)
         withdrawn = request_withdraw(request=subject_request, actor=Actor.subject())
         return Response(SubjectStatusSerializer(withdrawn).data)

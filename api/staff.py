@@ -4,7 +4,7 @@ Each action is one endpoint calling the same ``requests_app.workflow`` service a
 action page, allowed by the same ``requests_app.roles`` rules: 403 when the role does not allow
 it, 409 when the request's status does not (``IllegalTransition`` / ``IllegalAction``), 400 when
 the input does not (a missing reason, an extension past the policy's maximum). Systems sign in
-with a token (``Authorization: Token ...``, created for a staff user in the admin), browsers with
+with a staff API token (``Authorization: Token ...``, ``api.authentication``), browsers with
 their admin session (and its CSRF token).
 """
 
@@ -31,6 +31,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import Conflict, error_responses
+from api.fields import PlainTextField
 from api.permissions import (
     IsStaffWithRequestAccess,
     check_action,
@@ -59,12 +60,14 @@ from requests_app.workflow import (
 TAG = "Staff: subject requests"
 
 REFERENCE_EXAMPLE = "DSR-2026-000123"
+# What a reference can look like; the URLs answer 404 for anything else before any query.
+REFERENCE_PATTERN = r"[A-Za-z0-9-]{1,20}"
 _REFERENCE = OpenApiParameter(
     "reference",
     str,
     OpenApiParameter.PATH,
     description="The request's reference.",
-    pattern=r"^[A-Za-z0-9-]{1,20}$",
+    pattern=f"^{REFERENCE_PATTERN}$",
     examples=[OpenApiExample("A reference", value=REFERENCE_EXAMPLE)],
 )
 
@@ -185,7 +188,10 @@ def _action_schema(action: str, summary: str, request: Any = None) -> Any:
         summary=summary,
         parameters=[_REFERENCE],
         request=request,
-        responses={200: RequestDetailSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
+        responses={
+            200: RequestDetailSerializer,
+            **error_responses(400, 401, 403, 404, 409, 413, 429),
+        },
     )
 
 
@@ -242,7 +248,8 @@ class StartView(StaffView):
 
 class HoldView(StaffView):
     class InputSerializer(serializers.Serializer):
-        question = serializers.CharField(
+        question = PlainTextField(
+            multiline=True,
             max_length=2000,
             help_text="Emailed to the subject; the clock pauses if the policy says so.",
         )
@@ -279,7 +286,7 @@ class ExtendView(StaffView):
             max_value=366,
             help_text="In the policy's extension unit (days or months), up to its maximum.",
         )
-        reason = serializers.CharField(max_length=2000, help_text="The subject is told.")
+        reason = PlainTextField(multiline=True, max_length=2000, help_text="The subject is told.")
 
     @_action_schema("extend", "Extend the deadline once, with a reason", InputSerializer)
     def post(self, request: Request, reference: str) -> Response:
@@ -300,8 +307,10 @@ class ExtendView(StaffView):
 class RejectView(StaffView):
     class InputSerializer(serializers.Serializer):
         reason_code = serializers.ChoiceField(choices=ReasonCode.choices)
-        reason = serializers.CharField(
-            max_length=5000, help_text="Emailed to the subject with their right to complain."
+        reason = PlainTextField(
+            multiline=True,
+            max_length=5000,
+            help_text="Emailed to the subject with their right to complain.",
         )
 
     @_action_schema("reject", "Reject with a reason code and an explanation", InputSerializer)
@@ -322,8 +331,8 @@ class RejectView(StaffView):
 
 class CompleteView(StaffView):
     class InputSerializer(serializers.Serializer):
-        outcome = serializers.CharField(
-            max_length=5000, help_text="What was done; emailed to the subject."
+        outcome = PlainTextField(
+            multiline=True, max_length=5000, help_text="What was done; emailed to the subject."
         )
 
     @_action_schema("complete", "Complete with the outcome for the subject", InputSerializer)

@@ -2,16 +2,30 @@
 
 The rates are ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]``, read when a request is checked rather
 than when this module is imported, so changing the settings (in tests, say) takes effect. The
-public endpoints also keep the web form's own limits (``RATELIMIT_*``), counted together with it.
+client address is the web form's (``requests_app.limits.client_key``: the socket's unless
+``TRUSTED_PROXY_COUNT`` trusts proxies), never DRF's own reading, which believes any
+``X-Forwarded-For``. The public endpoints also keep the web form's own limits (``RATELIMIT_*``),
+counted together with it; ``LimitReached`` answers those.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from requests_app.limits import Refusal, client_key
+
+
+class LimitReached(Throttled):
+    """A web form's limit refused the call: 429 with its message and ``Retry-After``."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(detail=refusal.message())
+        self.wait = refusal.retry_after
 
 
 class _SettingsRateThrottle(SimpleRateThrottle):
@@ -19,6 +33,9 @@ class _SettingsRateThrottle(SimpleRateThrottle):
         rates: dict[str, Any] = api_settings.DEFAULT_THROTTLE_RATES
         rate: str | None = rates[str(self.scope)]
         return rate
+
+    def get_ident(self, request: Request) -> str:
+        return client_key(request._request)
 
 
 class PublicThrottle(_SettingsRateThrottle):

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, path, re_path
+from django.urls import URLPattern, path, re_path, register_converter
+from django.urls.converters import StringConverter
 
 from api import public, staff
 from api.errors import NotFoundView
 
+
+class ReferenceConverter(StringConverter):
+    """A request's reference: any other text (a NUL, say) names no request and is a 404."""
+
+    regex = staff.REFERENCE_PATTERN
+
+
+register_converter(ReferenceConverter, "reference")
+
 app_name = "api"
 
-_REQUEST = "v1/staff/requests/<str:reference>/"
+_REQUEST = "v1/staff/requests/<reference:reference>/"
 
 urlpatterns: list[URLPattern] = [
     # The subject's endpoints.

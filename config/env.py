@@ -7,6 +7,7 @@ message that says what to fix instead of silently falling back to a default.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -129,10 +130,46 @@ def secret_key(name: str, key_file: Path) -> str:
         if len(value) < 50:
             raise ImproperlyConfigured(f"{name} must be at least 50 characters long")
         return value
+    return _generated_once(key_file, secrets.token_urlsafe(64))
+
+
+_KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,16}")
+
+
+def env_keyring(name: str, key_file: Path) -> dict[str, str]:
+    """Return ``{key id: secret}`` from ``id=secret`` pairs, the key in use first.
+
+    The pairs are separated by commas or white space; without the variable they are read from
+    ``key_file``, which is generated once with a key ``k1``. The older keys stay listed so that
+    what they signed can still be checked.
+    """
+    value = _raw(name)
+    if value is None:
+        value = _generated_once(key_file, f"k1={secrets.token_urlsafe(48)}")
+    keys: dict[str, str] = {}
+    for pair in filter(None, re.split(r"[,\s]+", value)):
+        key_id, equals, secret = pair.partition("=")
+        if not equals or not _KEY_ID.fullmatch(key_id):
+            # The message names the pair's position, never its text: it may be a secret.
+            raise ImproperlyConfigured(
+                f"{name} must be id=secret pairs separated by commas, each id 1 to 16 letters, "
+                f"digits or . _ - (pair {len(keys) + 1} is not)"
+            )
+        if len(secret) < 32:
+            raise ImproperlyConfigured(f"{name}: the secret of {key_id!r} is under 32 characters")
+        if key_id in keys:
+            raise ImproperlyConfigured(f"{name} names the key {key_id!r} twice")
+        keys[key_id] = secret
+    if not keys:
+        raise ImproperlyConfigured(f"{name} must name at least one key as id=secret")
+    return keys
+
+
+def _generated_once(key_file: Path, value: str) -> str:
+    """Return the contents of ``key_file``, writing ``value`` into it first if it is missing."""
     if key_file.exists():
         return key_file.read_text(encoding="utf-8").strip()
     key_file.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(64)
     # Written with owner-only permissions; O_EXCL makes two processes starting at once agree.
     try:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -9,11 +9,13 @@ One cohesive thing, and so one module: every setting, read from the environment 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import django.conf.locale
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from config.env import (
@@ -22,6 +24,7 @@ from config.env import (
     env_database,
     env_email,
     env_int,
+    env_keyring,
     env_list,
     env_str,
     secret_key,
@@ -47,12 +50,13 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_ratelimit",
-    # The tracker, lowest layer first (docs/architecture.md): the policies, the request lifecycle,
-    # the subject-data registry, the rights that act on the data, OpenDSR.
+    "axes",
+    # The tracker, lowest layer first (docs/architecture.md): staff sign-in, the policies, the
+    # request lifecycle, the subject-data registry, the rights that act on the data, OpenDSR.
+    "staff_auth",
     "policies",
     "requests_app",
     "subject_data",
@@ -74,10 +78,14 @@ MIDDLEWARE = [
     # ?lang= links and each organisation's default language (config/locale.py).
     "config.locale.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # A NUL or an impossible admin date in a page's query is a 400, not a 500 (config/guards.py).
+    "config.guards.InputGuardMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out log-in into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -118,12 +126,38 @@ DATABASE_ROUTERS = ["systems.connections.SystemsRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Authentication -----------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out log-in before the password is looked at (staff_auth/lockout.py).
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Staff log-in lockout (django-axes; staff_auth/lockout.py): failed admin log-ins and API tokens
+# count per username at an address and per address (the rate limits' client address: IPv6 by /64).
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env_int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", 20, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_HANDLER = "staff_auth.lockout.LockoutHandler"
+AXES_LOCKOUT_CALLABLE = "staff_auth.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "requests_app.limits.client_key"
+# A successful log-in forgets its own failures (only those: see LockoutHandler).
+AXES_RESET_ON_SUCCESS = True
+# Keep failures only while they count (no log of every log-in or failure: staff personal data
+# with no retention rule); officers see them in the admin through staff_auth's own page.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
+AXES_VERBOSE = False
+# Staff API tokens: how long a new one is valid unless its creator says otherwise, and at most.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90, minimum=1)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365, minimum=1)
 
 # --- Internationalisation -----------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -221,16 +255,17 @@ LOGGING = {
 }
 
 # --- REST framework -----------------------------------------------------------------------------
-# Systems authenticate with a token (created for a staff user in the admin), browsers with their
-# admin session. Each view names its own permissions and throttles; these are the safe defaults.
+# Systems authenticate with a staff API token (staff_auth: hashed, named, expiring), browsers
+# with their admin session. Each view names its own permissions and throttles; these are the safe
+# defaults.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "api.authentication.StaffTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "api.pagination.RequestCursorPagination",
     "PAGE_SIZE": 50,
@@ -354,12 +389,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "retention.anonymise_closed_requests",
         "schedule": crontab(hour=3, minute=30),
     },
+    # Signs every audit chain's head into a file outside the database (README, "Audit trail").
+    "every-day-at-0230-take-audit-checkpoint": {
+        "task": "requests_app.take_audit_checkpoint",
+        "schedule": crontab(hour=2, minute=30),
+    },
 }
 
 # --- Cache and rate limits ---------------------------------------------------------------------
-# django-ratelimit counts in the default cache, which every web process must share. With Redis it
-# is Redis (database 1 unless CACHE_URL says otherwise, so clearing the cache never touches the
-# broker's queues); embedded, a file cache under var/ shared by the processes on this machine.
+# The rate limits (requests_app/limits.py) count in the default cache, which every web process
+# must share. With Redis it is Redis (database 1 unless CACHE_URL says otherwise, so clearing the
+# cache never touches the broker's queues); embedded, a file cache under var/ shared by the
+# processes on this machine.
 if _redis_broker:
     CACHES = {
         "default": {
@@ -383,13 +424,29 @@ else:
 # django-ratelimit only knows django-redis by name; Django's own RedisCache increments with the
 # atomic Redis INCR, which is what the check wants, so its "not officially supported" is noise.
 SILENCED_SYSTEM_CHECKS.append("django_ratelimit.W001")
-# Behind a proxy, name the header that carries the client's address (e.g. HTTP_X_REAL_IP).
-RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
+# How many proxies stand in front of the tracker, each appending to X-Forwarded-For the address it
+# was reached from. 0: the socket's address is the client's and no header is believed (a client
+# could write any). The form limits and the API throttles read it alike (requests_app/limits.py).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if env_str("RATELIMIT_IP_META_KEY", ""):
+    raise ImproperlyConfigured(
+        "RATELIMIT_IP_META_KEY is no longer read: set TRUSTED_PROXY_COUNT to the number of "
+        "proxies in front of the tracker that append to X-Forwarded-For (README, Configuration)"
+    )
 RATELIMIT_REQUEST_PER_IP = env_str("RATELIMIT_REQUEST_PER_IP", "10/h")
 RATELIMIT_REQUEST_PER_EMAIL = env_str("RATELIMIT_REQUEST_PER_EMAIL", "5/h")
 RATELIMIT_NEW_LINK_PER_IP = env_str("RATELIMIT_NEW_LINK_PER_IP", "10/h")
 RATELIMIT_NEW_LINK_PER_EMAIL = env_str("RATELIMIT_NEW_LINK_PER_EMAIL", "3/h")
 RATELIMIT_LINK_OPEN_PER_IP = env_str("RATELIMIT_LINK_OPEN_PER_IP", "60/m")
+
+# --- Audit trail --------------------------------------------------------------------------------
+# Keys the database never holds: each audit event is sealed with the first (its id is recorded on
+# the event), the older ones still check what they sealed. `id=secret` pairs; generated once into
+# var/audit_keys when unset. Checkpoints of every chain are written to AUDIT_CHECKPOINT_DIR, which
+# should live outside the database's reach, and mailed to the auditors when asked.
+AUDIT_KEYS = env_keyring("AUDIT_KEYS", VAR_DIR / "audit_keys")
+AUDIT_CHECKPOINT_DIR = Path(env_str("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints")))
+AUDIT_CHECKPOINT_EMAIL = env_bool("AUDIT_CHECKPOINT_EMAIL", False)
 
 # --- Subject requests ---------------------------------------------------------------------------
 VERIFICATION_LINK_HOURS = env_int("VERIFICATION_LINK_HOURS", 72, minimum=1)

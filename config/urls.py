@@ -9,6 +9,9 @@ from api.docs import RedocView
 from config import health
 from config.moved import MOVED_ADMIN_PATH, moved_admin_redirect
 
+# A body too large for a page is answered 413 with a page saying so (config/guards.py).
+handler400 = "config.guards.bad_request"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="policies:organization_list"), name="home"),
     path("healthz", health.healthz, name="healthz"),

@@ -40,6 +40,7 @@ from requests_app.admin_base import (
 )
 from requests_app.audit import Actor
 from requests_app.models import SubjectRequest
+from requests_app.text import PlainCharField, PlainTextField
 
 TEXT = forms.Textarea(attrs={"rows": 3, "cols": 70})
 
@@ -47,7 +48,7 @@ TEXT = forms.Textarea(attrs={"rows": 3, "cols": 70})
 class CorrectionReviewForm(forms.Form):
     """One block of fields per requested correction: where it applies, the value, or why not."""
 
-    message = forms.CharField(
+    message = PlainTextField(
         label=_("Message to the subject (optional)"),
         widget=TEXT,
         max_length=2000,
@@ -88,10 +89,10 @@ class CorrectionReviewForm(forms.Form):
                 widget=forms.CheckboxSelectMultiple,
                 help_text=_("Tick every stored value this correction applies to."),
             )
-            self.fields[f"{prefix}-value"] = forms.CharField(
+            self.fields[f"{prefix}-value"] = PlainCharField(
                 label=_("Correct value"), initial=item.value, required=False, max_length=500
             )
-            self.fields[f"{prefix}-reason"] = forms.CharField(
+            self.fields[f"{prefix}-reason"] = PlainTextField(
                 label=_("Or: why it is not corrected (the subject is told)"),
                 widget=TEXT,
                 required=False,

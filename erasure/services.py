@@ -308,7 +308,7 @@ def _snapshot(run: PurgeRun, line: ErasurePlanLine, rows: Any) -> None:
     table = connection.ops.quote_name(PurgeTarget._meta.db_table)
     # Only the table name is interpolated, from the model's metadata; every value is a parameter.
     statement = (
-        f"INSERT INTO {table} (run_id, model_label, object_pk, action, legal_basis, "  # noqa: S608
+        f"INSERT INTO {table} (run_id, model_label, object_pk, action, legal_basis, "  # noqa: S608 - table from model metadata, values are parameters  # nosec B608
         f"retained_until, released_at) SELECT %s, %s, found.target_pk, %s, %s, %s, NULL "
         f"FROM ({sql}) found"
     )

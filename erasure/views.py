@@ -8,16 +8,15 @@ cancelled says so on the status page.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from django_ratelimit.core import is_ratelimited
 
 from erasure.services import ErasureRefused, erasure_cancel
+from requests_app.limits import link_open_count
 from requests_app.verification import InvalidLink, status_request
 
 
@@ -25,14 +24,10 @@ from requests_app.verification import InvalidLink, status_request
 @require_POST
 def erasure_cancel_view(request: HttpRequest, token: str) -> HttpResponse:
     """Cancel the subject's scheduled erasure, then show the status page again."""
-    if is_ratelimited(
-        request,
-        group="link-open-ip",
-        key="ip",
-        rate=settings.RATELIMIT_LINK_OPEN_PER_IP,
-        increment=True,
-    ):
-        return render(request, "requests_app/link_invalid.html", status=429)
+    if refusal := link_open_count(request):
+        response = render(request, "requests_app/link_invalid.html", status=429)
+        response["Retry-After"] = str(refusal.retry_after)
+        return response
     try:
         subject_request = status_request(token=token)
     except InvalidLink:

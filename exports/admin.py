@@ -58,7 +58,7 @@ from requests_app.models import SubjectRequest
 
 
 def _actor(request: HttpRequest) -> Actor:
-    assert isinstance(request.user, User)  # noqa: S101 - the admin only serves logged-in staff
+    assert isinstance(request.user, User)  # noqa: S101 - the admin only serves logged-in staff  # nosec B101
     return Actor.staff(request.user)
 
 

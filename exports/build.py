@@ -49,7 +49,13 @@ from exports.models import ExportKind, ExportPackage, ExportStatus
 from exports.statements import policy_statements
 from policies.models import DataCategory
 from requests_app.audit import Actor
-from subject_data.records import RowWriter, category_csv_columns, csv_header
+from subject_data.records import (
+    FORMULA_GUARD,
+    FORMULA_START,
+    RowWriter,
+    category_csv_columns,
+    csv_header,
+)
 from subject_data.registry import Registration, SubjectIdentity, registry
 from subject_data.schema import FORMAT, schema_url
 
@@ -398,6 +404,15 @@ class ArchiveWriter:
             "data_schema": schema_url(),
             "systems": self._systems(),
             "categories": self._category_rows(),
+            "csv": {
+                "formula_guard": FORMULA_GUARD,
+                "guarded_starts": sorted(FORMULA_START),
+                "note": (
+                    "A text cell of a CSV file that begins with one of guarded_starts has "
+                    "formula_guard in front, so that a spreadsheet shows it as text instead of "
+                    "running it as a formula; data.json holds the exact value."
+                ),
+            },
             "total_rows": self.result.total_rows,
             "files": [
                 {"name": f.name, "size": f.size, "sha256": f.sha256} for f in self.result.files

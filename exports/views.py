@@ -7,7 +7,6 @@ streamed from storage and recorded when the response closes.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
@@ -21,7 +20,7 @@ from exports.delivery import (
     package_for_status_page,
 )
 from exports.models import DownloadRoute, ExportPackage
-from requests_app.limits import over_limit
+from requests_app.limits import Refusal, link_open_count
 from requests_app.verification import InvalidLink
 from subject_data.schema import data_schema
 
@@ -33,6 +32,12 @@ class PackageResponse(FileResponse):
 
 def _invalid_link(request: HttpRequest, *, status: int = 404) -> HttpResponse:
     return render(request, "requests_app/link_invalid.html", status=status)
+
+
+def _refused(request: HttpRequest, refusal: Refusal) -> HttpResponse:
+    response = _invalid_link(request, status=429)
+    response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 def _expired(request: HttpRequest, package: ExportPackage) -> HttpResponse:
@@ -74,8 +79,8 @@ def export_link(request: HttpRequest, token: str) -> HttpResponse:
 
     A page rather than the file itself, so a mail scanner that opens links downloads nothing.
     """
-    if over_limit(request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP):
-        return _invalid_link(request, status=429)
+    if refusal := link_open_count(request):
+        return _refused(request, refusal)
     try:
         package = package_for_link(token=token)
     except LinkExpired as expired:
@@ -97,8 +102,8 @@ def export_link(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_GET
 def export_link_download(request: HttpRequest, token: str) -> HttpResponseBase:
-    if over_limit(request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP):
-        return _invalid_link(request, status=429)
+    if refusal := link_open_count(request):
+        return _refused(request, refusal)
     try:
         package = package_for_link(token=token)
     except LinkExpired as expired:
@@ -112,8 +117,8 @@ def export_link_download(request: HttpRequest, token: str) -> HttpResponseBase:
 @require_GET
 def export_status_download(request: HttpRequest, token: str, package_id: int) -> HttpResponseBase:
     """Download a delivered package from the request's status page (its own secret link)."""
-    if over_limit(request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP):
-        return _invalid_link(request, status=429)
+    if refusal := link_open_count(request):
+        return _refused(request, refusal)
     try:
         package = package_for_status_page(token=token, package_id=package_id)
     except LinkExpired as expired:

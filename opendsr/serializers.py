@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.fields import PlainTextField
 from opendsr.models import (
     Controller,
     OpenDSRCallback,
@@ -28,6 +29,7 @@ from opendsr.models import (
 )
 from opendsr.signing import sign
 from requests_app.forms import SubjectEmailField
+from requests_app.models import SubjectRequest
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrPromise
@@ -53,6 +55,9 @@ IDENTITY_FORMATS = ("raw", "sha1", "md5", "sha256")
 # controller's customer id is kept as the account identifier. Other identities are stored with
 # the request but not acted on.
 SUPPORTED_IDENTITIES = (("email", "raw"), ("controller_customer_id", "raw"))
+
+# The controller's customer id is kept as the request's account identifier.
+CUSTOMER_ID_MAX_LENGTH = SubjectRequest._meta.get_field("account_identifier").max_length or 0
 
 _UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _NOT_SUPPORTED: dict[str, str | StrPromise] = {"invalid_choice": _("This value is not supported.")}
@@ -81,10 +86,23 @@ def certificate_url() -> str:
 
 class IdentitySerializer(serializers.Serializer):
     identity_type = serializers.ChoiceField(choices=IDENTITY_TYPES, error_messages=_NOT_SUPPORTED)
-    identity_value = serializers.CharField(max_length=254)
+    identity_value = PlainTextField(max_length=254)
     identity_format = serializers.ChoiceField(
         choices=IDENTITY_FORMATS, error_messages=_NOT_SUPPORTED
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # The customer id becomes the request's account identifier, which holds no more.
+        limit = CUSTOMER_ID_MAX_LENGTH
+        if (
+            attrs["identity_type"] == "controller_customer_id"
+            and len(attrs["identity_value"]) > limit
+        ):
+            message = serializers.CharField.default_error_messages["max_length"]
+            raise serializers.ValidationError(
+                {"identity_value": [str(message).format(max_length=limit)]}, code="max_length"
+            )
+        return attrs
 
 
 class RequestInputSerializer(serializers.Serializer):
@@ -107,7 +125,7 @@ class RequestInputSerializer(serializers.Serializer):
     submitted_time = serializers.DateTimeField(
         help_text="RFC 3339: when the subject made the request to the controller."
     )
-    api_version = serializers.CharField(max_length=10, required=False, allow_blank=True)
+    api_version = PlainTextField(max_length=10, required=False, allow_blank=True)
     status_callback_urls = serializers.ListField(
         child=serializers.URLField(max_length=2000),
         required=False,

@@ -168,7 +168,7 @@ def opendsr_request_receive(
         version=offer.version,
         rule=rule,
         subject=SubjectDetails(
-            email=email, name="", account_identifier=customer_id[:100], details=details
+            email=email, name="", account_identifier=customer_id, details=details
         ),
         language=organization.default_language,
         at=now,

@@ -37,7 +37,6 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
@@ -46,6 +45,7 @@ from rest_framework.views import APIView
 
 from api.errors import PayloadTooLarge
 from api.errors import exception_handler as api_exception_handler
+from api.parsers import JSONParser
 from api.throttles import ControllerThrottle
 from opendsr.authentication import ControllerKeyAuthentication, IsController
 from opendsr.models import Controller, OpenDSRRequest, OpenDSRType

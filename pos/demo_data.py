@@ -187,7 +187,7 @@ class _OrganizationData:
         self.now = now
         self.today = now.astimezone(organization.tz).date()
         # Reproducible on purpose: demo data, never secrets.
-        self.rng = random.Random(int_seed(seed, organization.slug, stream))  # noqa: S311
+        self.rng = random.Random(int_seed(seed, organization.slug, stream))  # noqa: S311 - reproducible demo data, no secret  # nosec B311
         self.country = COUNTRIES.get(organization.country.upper(), COUNTRIES[FALLBACK_COUNTRY])
         self.fakers: list[Faker] = []
         for locale in self.country.locales:

@@ -31,6 +31,7 @@ from policies.deadlines import max_extension
 from requests_app import roles
 from requests_app.audit import Actor
 from requests_app.models import ReasonCode, SubjectRequest
+from requests_app.text import PlainTextField
 from requests_app.workflow import (
     IllegalAction,
     IllegalTransition,
@@ -76,7 +77,7 @@ class AssignForm(ActionForm):
 
 
 class HoldForm(ActionForm):
-    question = forms.CharField(
+    question = PlainTextField(
         label=_("Question for the subject"),
         widget=TEXT,
         max_length=2000,
@@ -88,7 +89,7 @@ class HoldForm(ActionForm):
 
 class ExtendForm(ActionForm):
     amount = forms.IntegerField(label=_("Extend by"), min_value=1)
-    reason = forms.CharField(label=_("Reason (the subject is told)"), widget=TEXT, max_length=2000)
+    reason = PlainTextField(label=_("Reason (the subject is told)"), widget=TEXT, max_length=2000)
 
     def __init__(self, *args: Any, request: SubjectRequest, **kwargs: Any) -> None:
         super().__init__(*args, request=request, **kwargs)
@@ -107,7 +108,7 @@ class ExtendForm(ActionForm):
 
 class RejectForm(ActionForm):
     reason_code = forms.ChoiceField(label=_("Reason code"), choices=ReasonCode.choices)
-    reason = forms.CharField(
+    reason = PlainTextField(
         label=_("Explanation for the subject"),
         widget=TEXT,
         max_length=5000,
@@ -116,7 +117,7 @@ class RejectForm(ActionForm):
 
 
 class CompleteForm(ActionForm):
-    outcome = forms.CharField(
+    outcome = PlainTextField(
         label=_("Outcome for the subject"),
         widget=TEXT,
         max_length=5000,

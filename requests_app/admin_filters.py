@@ -39,7 +39,8 @@ class AssigneeFilter(admin.SimpleListFilter):
             return queryset.filter(assignee_id=request.user.pk)
         if value == "nobody":
             return queryset.filter(assignee__isnull=True)
-        if value and value.isdigit():
+        # A user id: ASCII digits of a size a key can have ("²" is a digit, 5000 digits no int).
+        if value and value.isascii() and value.isdigit() and len(value) <= 18:
             return queryset.filter(assignee_id=int(value))
         return queryset
 

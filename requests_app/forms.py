@@ -1,4 +1,4 @@
-"""The public forms. Every field has a maximum length and accepts plain text only."""
+"""The public forms. Every field has a maximum length and accepts plain text only (``text``)."""
 
 from __future__ import annotations
 
@@ -13,58 +13,13 @@ from django.utils.translation import gettext_lazy as _
 from policies.models import RequestType
 from requests_app.intake import SubjectDetails
 from requests_app.models import Relationship
+from requests_app.text import PlainCharField, PlainTextField
 
-# Something that a browser would take for the start of a tag: "<script", "</", "<!--", "<?".
-_MARKUP = re.compile(r"<\s*[A-Za-z/!?]")
-# Zero-width joiners are part of how Urdu and Persian are written; every other invisible format
-# character (direction overrides, zero-width spaces, the BOM) can only disguise what text says.
-_ALLOWED_FORMAT_CHARACTERS = frozenset({"\u200c", "\u200d"})
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{3,30}$")
 
 HONEYPOT_FIELD = "website"
 
 TYPES_WITH_REQUIRED_DESCRIPTION = frozenset({RequestType.OBJECTION, RequestType.RESTRICTION})
-
-
-def plain_text(value: str, *, multiline: bool) -> str:
-    """Normalise ``value`` (NFKC, trimmed) or raise ``ValidationError`` naming the problem."""
-    text = unicodedata.normalize("NFKC", value).strip()
-    if multiline:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if _MARKUP.search(text):
-        raise ValidationError(
-            _("Please write plain text: HTML and script tags are not accepted."), code="markup"
-        )
-    for character in text:
-        category = unicodedata.category(character)
-        if category == "Cc" and not (multiline and character in "\n\t"):
-            raise ValidationError(
-                _("This contains control characters; please retype it."), code="control"
-            )
-        if category == "Cf" and character not in _ALLOWED_FORMAT_CHARACTERS:
-            raise ValidationError(
-                _("This contains invisible or direction-changing characters; please retype it."),
-                code="invisible",
-            )
-    return text
-
-
-class PlainCharField(forms.CharField):
-    """A single-line text field that accepts plain text only."""
-
-    def to_python(self, value: Any) -> str:
-        text = super().to_python(value)
-        return plain_text(text, multiline=False) if text else ""
-
-
-class PlainTextField(forms.CharField):
-    """A multi-line text field that accepts plain text only."""
-
-    widget = forms.Textarea
-
-    def to_python(self, value: Any) -> str:
-        text = super().to_python(value)
-        return plain_text(text, multiline=True) if text else ""
 
 
 class SubjectEmailField(forms.EmailField):

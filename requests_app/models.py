@@ -377,11 +377,13 @@ class EventKind(models.TextChoices):
 
 
 class RequestEvent(models.Model):
-    """One entry of a request's audit trail: append-only and hash-chained per request.
+    """One entry of a request's audit trail: append-only, hash-chained and sealed per request.
 
     ``hash`` is the SHA-256 of the previous event's hash and the canonical JSON of this event's
     fields (see ``requests_app.audit``), so changing or removing any event breaks every hash
-    after it. On PostgreSQL a trigger refuses UPDATE and DELETE (migration 0002).
+    after it. ``seal`` is the HMAC of ``hash`` under the audit key ``key_id``, which the database
+    does not hold, so whoever rewrites events cannot seal the hashes they recompute. On
+    PostgreSQL a trigger refuses UPDATE and DELETE (migration 0002).
     """
 
     request = models.ForeignKey(
@@ -417,6 +419,8 @@ class RequestEvent(models.Model):
     created_at = models.DateTimeField(_("when"))
     previous_hash = models.CharField(_("previous hash"), max_length=64)
     hash = models.CharField(_("hash"), max_length=64, unique=True)
+    key_id = models.CharField(_("audit key"), max_length=16)
+    seal = models.CharField(_("seal"), max_length=64)
 
     class Meta:
         ordering = ["request", "sequence"]

@@ -12,8 +12,11 @@ to carry it out, so what is not offered is also refused when forced.
 - **Privacy officers** see and work every request, assign to anyone, extend, reject, approve
   erasures, build, re-run, discard and deliver export packages, manage retention settings, see
   metrics and the evidence record; they add systems (external databases) and give them data maps.
+  They see failed staff log-ins and lift lockouts, and see staff API tokens and revoke them
+  (issuing a token stays with superusers: it acts as its user).
 - **Auditors** read everything, export packages and their downloads and systems and their data
-  maps included, and view and download evidence records; they change nothing.
+  maps included, failed staff log-ins and API tokens, and view and download evidence records;
+  they change nothing.
 
 Nobody, superusers included, deletes a request or an audit event through the admin.
 """
@@ -67,6 +70,7 @@ _POLICY_READING = frozenset(
 _REQUEST_READING = frozenset({"requests_app.view_subjectrequest", "requests_app.view_requestevent"})
 _EXPORT_READING = frozenset({"exports.view_exportpackage", "exports.view_exportdownload"})
 _SYSTEM_READING = frozenset({"systems.view_system", "systems.view_datamapversion"})
+_SIGN_IN_READING = frozenset({"staff_auth.view_failedlogin", "staff_auth.view_apitoken"})
 
 ROLES: dict[str, frozenset[str]] = {
     AGENTS: _REQUEST_READING | _EXPORT_READING | _POLICY_READING | {PROCESS},
@@ -95,12 +99,17 @@ ROLES: dict[str, frozenset[str]] = {
         "systems.add_system",
         "systems.change_system",
         "systems.add_datamapversion",
+        # Lifting a lockout deletes its failed log-ins; revoking a token deletes it.
+        "staff_auth.delete_failedlogin",
+        "staff_auth.delete_apitoken",
     }
-    | _SYSTEM_READING,
+    | _SYSTEM_READING
+    | _SIGN_IN_READING,
     AUDITORS: _REQUEST_READING
     | _EXPORT_READING
     | _POLICY_READING
     | _SYSTEM_READING
+    | _SIGN_IN_READING
     | {VIEW_ALL, VIEW_EVIDENCE, EXPORT_EVIDENCE, VIEW_METRICS},
 }
 

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from requests_app import emails, reminders, verification
+from requests_app import checkpoints, emails, reminders, verification
 from requests_app.jobs import EMAIL_RETRY
 
 logger = logging.getLogger(__name__)
@@ -16,6 +16,12 @@ logger = logging.getLogger(__name__)
 def send_request_email(request_id: int, kind: str, event_id: int | None = None) -> bool:
     """Send one email about a request; mail server failures are retried with backoff."""
     return emails.request_email_send(request_id=request_id, kind=kind, event_id=event_id)
+
+
+@shared_task(name="requests_app.send_new_links")
+def send_new_links(organization_id: int, email: str) -> int:
+    """Email fresh links to the address's requests with the organisation, within its limit."""
+    return verification.links_resend_limited(organization_id=organization_id, email=email)
 
 
 @shared_task(name="requests_app.expire_unverified_requests")
@@ -52,3 +58,22 @@ def send_staff_reminder(event_id: int) -> bool:
 def send_extension_notice(request_id: int, event_id: int) -> bool:
     """Tell the subject their deadline was extended; mail server failures are retried."""
     return reminders.extension_notice_send(request_id=request_id, event_id=event_id)
+
+
+# --- Audit checkpoints --------------------------------------------------------------------------
+
+
+@shared_task(name="requests_app.take_audit_checkpoint")
+def take_audit_checkpoint() -> str:
+    """Verify the audit trail and sign every chain's head into a checkpoint; return its name."""
+    checkpoint, report = checkpoints.checkpoint_take()
+    for problem in report.problems:
+        logger.error("audit trail: %s", problem)
+    logger.info("audit checkpoint %s: %d requests", checkpoint.name, checkpoint.requests)
+    return checkpoint.name
+
+
+@shared_task(name="requests_app.send_audit_checkpoint", **EMAIL_RETRY)
+def send_audit_checkpoint(name: str) -> bool:
+    """Mail the checkpoint file ``name`` to the auditors; mail server failures are retried."""
+    return checkpoints.checkpoint_email_send(name=name)

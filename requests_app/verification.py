@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from policies.models import Organization
 from requests_app.jobs import job
+from requests_app.limits import limit_count
 from requests_app.models import (
     OPEN_STATUSES,
     RequestStatus,
@@ -132,6 +133,30 @@ def links_resend(*, organization: Organization, email: str, at: datetime | None 
         kind = "verification" if status == RequestStatus.AWAITING_VERIFICATION else "status_link"
         transaction.on_commit(partial(send_request_email.delay, pk, kind))
     return len(requests)
+
+
+def links_resend_queue(*, organization: Organization, email: str) -> None:
+    """Queue fresh links for ``email`` (``links_resend_limited``) after the commit.
+
+    One job whatever the address, so the caller does the same work, and takes the same time,
+    whether or not it has requests.
+    """
+    transaction.on_commit(partial(job("requests_app.send_new_links").delay, organization.pk, email))
+
+
+def links_resend_limited(*, organization_id: int, email: str) -> int:
+    """Do ``links_resend`` unless ``email`` had its ``RATELIMIT_NEW_LINK_PER_EMAIL`` already.
+
+    Return how many emails were queued (0 over the limit or for an organisation since deleted).
+    """
+    if limit_count(
+        group="new-link-email", rate=settings.RATELIMIT_NEW_LINK_PER_EMAIL, key=email.lower()
+    ):
+        return 0
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is None:
+        return 0
+    return links_resend(organization=organization, email=email)
 
 
 def requests_expire_unverified(*, at: datetime | None = None) -> int:

@@ -3,6 +3,8 @@
 No page tells a visitor whether a request or an email address exists: a filed, duplicate,
 honeypot or over-limit submission all lead to the same "check your email" page, and every link
 that does not work (wrong, expired, used, someone else's) gets the same "link not valid" page.
+The forms count only the submissions they accept against the network's limit; over it, the page
+says how long to wait and the answer carries ``Retry-After`` (``requests_app.limits``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -20,19 +21,20 @@ from policies.models import Organization, RequestTypeRule
 from policies.selectors import organization_list
 from requests_app.forms import HONEYPOT_FIELD, NewLinkForm, SubjectRequestForm
 from requests_app.intake import request_submit
-from requests_app.limits import over_limit
+from requests_app.limits import (
+    Refusal,
+    client_key,
+    limit_count,
+    limit_reached,
+    link_open_count,
+)
 from requests_app.selectors import IntakeOffer, intake_offer, subject_timeline
 from requests_app.verification import (
     InvalidLink,
-    links_resend,
+    links_resend_queue,
     request_verify,
     status_request,
     verification_token_check,
-)
-
-TOO_MANY = _(
-    "Too many requests have come from your network in a short time. Please wait an hour and try "
-    "again."
 )
 
 
@@ -60,19 +62,24 @@ def request_new(request: HttpRequest, org_slug: str) -> HttpResponse:
     if request.POST.get(HONEYPOT_FIELD):
         return redirect("requests_app:request_sent", org_slug=organization.slug)
     form = SubjectRequestForm(request.POST, request_type=rule.request_type)
-    if over_limit(request, group="request-form-ip", rate=settings.RATELIMIT_REQUEST_PER_IP):
-        form.add_error(None, TOO_MANY)
-        return _render_form(request, organization, offer, rule, form, status=429)
+    network_limit = {
+        "group": "request-form-ip",
+        "rate": settings.RATELIMIT_REQUEST_PER_IP,
+        "key": client_key(request),
+    }
+    if refusal := limit_reached(**network_limit):
+        form.add_error(None, refusal.message())
+        return _refused(_render_form(request, organization, offer, rule, form, status=429), refusal)
     if not form.is_valid():
         return _render_form(request, organization, offer, rule, form, status=400)
+    if refusal := limit_count(**network_limit):
+        form.add_error(None, refusal.message())
+        return _refused(_render_form(request, organization, offer, rule, form, status=429), refusal)
     subject = form.subject_details()
     # Over the per-address limit the answer is the usual one and nothing is sent, so the limit
     # cannot be used to learn whether someone else filed with an address.
-    if not over_limit(
-        request,
-        group="request-form-email",
-        rate=settings.RATELIMIT_REQUEST_PER_EMAIL,
-        key=subject.email,
+    if not limit_count(
+        group="request-form-email", rate=settings.RATELIMIT_REQUEST_PER_EMAIL, key=subject.email
     ):
         request_submit(
             organization=organization,
@@ -113,6 +120,12 @@ def request_sent(request: HttpRequest, org_slug: str) -> HttpResponse:
     return render(request, "requests_app/request_sent.html", {"organization": organization})
 
 
+def _refused(response: HttpResponse, refusal: Refusal) -> HttpResponse:
+    """Return the 429 ``response`` with the seconds until the limit lifts in ``Retry-After``."""
+    response["Retry-After"] = str(refusal.retry_after)
+    return response
+
+
 def _invalid_link(request: HttpRequest, *, status: int = 404) -> HttpResponse:
     return render(request, "requests_app/link_invalid.html", status=status)
 
@@ -121,8 +134,8 @@ def _invalid_link(request: HttpRequest, *, status: int = 404) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def request_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """Confirm the email address. GET only asks: mail scanners that open links must not spend it."""
-    if over_limit(request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP):
-        return _invalid_link(request, status=429)
+    if refusal := link_open_count(request):
+        return _refused(_invalid_link(request, status=429), refusal)
     try:
         if request.method == "GET":
             subject_request = verification_token_check(token=token)
@@ -138,8 +151,8 @@ def request_confirm(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET"])
 def request_status(request: HttpRequest, token: str) -> HttpResponse:
-    if over_limit(request, group="link-open-ip", rate=settings.RATELIMIT_LINK_OPEN_PER_IP):
-        return _invalid_link(request, status=429)
+    if refusal := link_open_count(request):
+        return _refused(_invalid_link(request, status=429), refusal)
     try:
         subject_request = status_request(token=token)
     except InvalidLink:
@@ -180,20 +193,23 @@ def request_new_link(request: HttpRequest, org_slug: str) -> HttpResponse:
     if request.POST.get(HONEYPOT_FIELD):
         return redirect("requests_app:new_link_sent", org_slug=organization.slug)
     form = NewLinkForm(request.POST)
-    status = 200
-    if over_limit(request, group="new-link-ip", rate=settings.RATELIMIT_NEW_LINK_PER_IP):
-        form.add_error(None, TOO_MANY)
-        status = 429
-    elif form.is_valid():
-        email = form.cleaned_data["email"]
-        if not over_limit(
-            request, group="new-link-email", rate=settings.RATELIMIT_NEW_LINK_PER_EMAIL, key=email
-        ):
-            links_resend(organization=organization, email=email)
-        return redirect("requests_app:new_link_sent", org_slug=organization.slug)
-    else:
-        status = 400
-    return _render_new_link(request, organization, form, status=status)
+    network_limit = {
+        "group": "new-link-ip",
+        "rate": settings.RATELIMIT_NEW_LINK_PER_IP,
+        "key": client_key(request),
+    }
+    if refusal := limit_reached(**network_limit):
+        form.add_error(None, refusal.message())
+        return _refused(_render_new_link(request, organization, form, status=429), refusal)
+    if not form.is_valid():
+        return _render_new_link(request, organization, form, status=400)
+    if refusal := limit_count(**network_limit):
+        form.add_error(None, refusal.message())
+        return _refused(_render_new_link(request, organization, form, status=429), refusal)
+    # The same work whether or not the address has requests (one job queued; the worker applies
+    # the per-address limit and looks them up), so the answer's timing tells nothing either.
+    links_resend_queue(organization=organization, email=form.cleaned_data["email"])
+    return redirect("requests_app:new_link_sent", org_slug=organization.slug)
 
 
 def _render_new_link(

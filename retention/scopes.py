@@ -128,7 +128,7 @@ def _anonymous_value(field: models.Field[Any, Any]) -> Any:
     if isinstance(field, models.EmailField):
         return Concat(marker, Value("@invalid"), output_field=models.CharField())
     if isinstance(field, models.GenericIPAddressField):
-        return Value("0.0.0.0")  # noqa: S104 - a placeholder address, not a bind address
+        return Value("0.0.0.0")  # noqa: S104 - a placeholder address, not a bind address  # nosec B104
     if isinstance(field, models.CharField | models.TextField):
         if field.blank:
             return Value("")

@@ -7,24 +7,27 @@ One rule for both files, so they always agree:
 - decimals are strings in plain notation (``"12000.00"``), never floats;
 - date-times are ISO 8601 in UTC with microseconds and the offset
   (``2026-01-31T09:30:00.000000+00:00``), dates ``2026-01-31``;
-- everything else is a string; a missing value is ``null`` in JSON and an empty cell in CSV.
+- everything else is a string; a missing value is ``null`` in JSON and an empty cell in CSV;
+- in CSV, a string that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
+  ``'`` in front, so a spreadsheet shows it as text instead of running it as a formula (OWASP's
+  advice against CSV injection); ``data.json`` keeps the exact value. Only string columns: a
+  negative number (``-5``, or ``-5.00`` of a decimal) is a value and is written as is.
 
 A JSON record is ``{"model": "pos.sale", "id": 7, "fields": {...}}``, one per line. A category's
 CSV (UTF-8, ``\\n`` line ends) has the columns ``model``, ``id`` and then every field of the
-category's models in registration order; a row leaves the other models' columns empty.
+category's models in registration order; a row leaves the other models' columns empty. Text and
+JSON cells are always quoted, their quotes doubled (RFC 4180); other values never are.
 
 Two writers follow that rule. On PostgreSQL the database writes each row's JSON record and CSV
 line itself (``json_build_object``, ``to_char``...), as fast as it formats ``COPY`` output, and
 Python only joins the lines of each chunk: per-row Python work would cost several times the
 database's. Elsewhere (the embedded SQLite) Python formats the values. The tests hold the two to
-the same output.
+the same output, the CSV byte for byte.
 """
 
 from __future__ import annotations
 
-import csv
 import enum
-import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +40,15 @@ from django.db import connections, models
 from django.db.models import F, Func, QuerySet
 
 from subject_data.registry import Registration
+
+# What a spreadsheet takes for the start of a formula in a CSV cell (OWASP, "CSV Injection").
+FORMULA_START = frozenset("=+-@\t\r")
+FORMULA_GUARD = "'"
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Return ``text`` as a CSV cell's value that no spreadsheet runs as a formula."""
+    return FORMULA_GUARD + text if text[:1] in FORMULA_START else text
 
 
 class ColumnKind(enum.Enum):
@@ -163,7 +175,15 @@ _JSON_SQL: dict[ColumnKind, str] = {
     ColumnKind.JSON: "COALESCE({}::text, 'null')",
     ColumnKind.STRING: "COALESCE(to_json({})::text, 'null')",
 }
-# Each kind's value as a CSV cell; text is always quoted, its quotes doubled (RFC 4180).
+# A string cell's ' in front when it starts like a formula (spreadsheet_safe, in SQL).
+_FORMULA_GUARD_SQL = (
+    "CASE WHEN left({0}, 1) IN ("
+    + ", ".join(f"chr({ord(character)})" for character in sorted(FORMULA_START))
+    + f") THEN {_sql_literal(FORMULA_GUARD)} ELSE '' END"
+)
+# Each kind's value as a CSV cell; text is always quoted, its quotes doubled (RFC 4180), and a
+# string that starts like a formula guarded (a JSON value's text is a number, or starts with {,
+# [, ", t, f or n, none of them a formula).
 _CSV_SQL: dict[ColumnKind, str] = {
     ColumnKind.INTEGER: "COALESCE({}::text, '')",
     ColumnKind.BOOLEAN: "COALESCE({}::text, '')",
@@ -172,7 +192,9 @@ _CSV_SQL: dict[ColumnKind, str] = {
     ColumnKind.DATETIME: "COALESCE({}, '')",
     ColumnKind.DATE: "COALESCE({}, '')",
     ColumnKind.JSON: "COALESCE('\"' || replace({}::text, '\"', '\"\"') || '\"', '')",
-    ColumnKind.STRING: "COALESCE('\"' || replace({}, '\"', '\"\"') || '\"', '')",
+    ColumnKind.STRING: (
+        "COALESCE('\"' || " + _FORMULA_GUARD_SQL + " || replace({0}, '\"', '\"\"') || '\"', '')"
+    ),
 }
 
 
@@ -221,7 +243,7 @@ class DatabaseRowWriter(RowWriter):
         # Only names from the models' metadata and escaped literals are interpolated; every
         # value reaches the database as a parameter of the ORM's query.
         sql = (
-            f"SELECT {self._record_sql()}, {self._csv_sql()} "  # noqa: S608
+            f"SELECT {self._record_sql()}, {self._csv_sql()} "  # noqa: S608 - names from metadata, values are parameters  # nosec B608
             f"FROM ({inner} OFFSET 0) AS export_rows ORDER BY export_rows.c0"
         )
         return sql, tuple(params)
@@ -262,15 +284,25 @@ _FOR_JSON: dict[ColumnKind, Callable[[Any], Any]] = {
 }
 
 
+def _quoted(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
 class PythonRowWriter(RowWriter):
-    """Python formats the values: for databases without PostgreSQL's functions."""
+    """Python formats the values: for databases without PostgreSQL's functions.
+
+    Its CSV lines are the SQL writer's, byte for byte: text and JSON quoted, other values bare.
+    """
 
     def __init__(self, registration: Registration, csv_columns: Sequence[str]) -> None:
         super().__init__(registration, csv_columns)
         self._encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
         position = {name: index for index, name in enumerate(self.columns)}
-        # For each CSV column, the index of its value in the row (one past the end: empty).
+        # For each CSV column, the index of its value in the row (one past the end: empty) and
+        # its kind (None: empty).
         self._csv_sources = [position.get(name, len(self.columns)) for name in self.csv_columns]
+        kinds = [*self.kinds, None]
+        self._csv_kinds = [kinds[index] for index in self._csv_sources]
 
     def _json_ready(self, row: Sequence[Any]) -> list[Any]:
         values = list(row)
@@ -279,19 +311,24 @@ class PythonRowWriter(RowWriter):
                 values[index] = _FOR_JSON[kind](values[index])
         return values
 
-    def _csv_cell(self, value: Any) -> Any:
+    def _csv_cell(self, value: Any, kind: ColumnKind | None) -> str:
+        """A JSON-ready value as a CSV cell, as ``_CSV_SQL`` writes it."""
+        if value is None:
+            return ""
+        if kind is ColumnKind.STRING:
+            return _quoted(spreadsheet_safe(value))
+        if kind is ColumnKind.JSON:
+            return _quoted(self._encoder.encode(value))
         if isinstance(value, bool):
             return "true" if value else "false"
-        if isinstance(value, dict | list):
-            return self._encoder.encode(value)
-        return value
+        return str(value)
 
     def batches(self, queryset: QuerySet[Any], chunk_size: int) -> Iterator[Batch]:
         rows = queryset.order_by("pk").values_list(*self.columns).iterator(chunk_size=chunk_size)
         names = self.columns[1:]
+        sources = list(zip(self._csv_sources, self._csv_kinds, strict=True))
         for batch in _batches(rows, chunk_size):
-            records, text = [], io.StringIO()
-            writer = csv.writer(text, lineterminator="\n")
+            records, lines = [], []
             for row in batch:
                 values = self._json_ready(row)
                 fields = dict(zip(names, values[1:], strict=True))
@@ -299,7 +336,6 @@ class PythonRowWriter(RowWriter):
                     self._encoder.encode({"model": self.label, "id": values[0], "fields": fields})
                 )
                 padded = [*values, None]
-                writer.writerow(
-                    [self.label, *(self._csv_cell(padded[i]) for i in self._csv_sources)]
-                )
-            yield Batch(json=",\n".join(records), csv=text.getvalue(), count=len(batch))
+                cells = [self._csv_cell(padded[index], kind) for index, kind in sources]
+                lines.append(",".join([self.label, *cells]) + "\n")
+            yield Batch(json=",\n".join(records), csv="".join(lines), count=len(batch))

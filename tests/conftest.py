@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -41,6 +42,16 @@ def _plain_static_files(settings: pytest.FixtureRequest) -> None:
         **settings.STORAGES,  # type: ignore[attr-defined]
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoints_apart(
+    settings: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Checkpoints of a `make run` under var/ list requests the test database does not have; each
+    # test gets a directory of its own, created only if it takes a checkpoint.
+    base = tmp_path_factory.getbasetemp() / "audit-checkpoints"
+    settings.AUDIT_CHECKPOINT_DIR = base / uuid.uuid4().hex  # type: ignore[attr-defined]
 
 
 def _test_database_url() -> str:

@@ -19,7 +19,6 @@ from django.db import models
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from rest_framework.authtoken.models import Token, TokenProxy
 
 from erasure.models import ErasureCertificate, ErasureSchedule
 from exports.models import ExportDownload, ExportPackage
@@ -28,6 +27,8 @@ from policies.models import Organization, RetentionRule
 from requests_app import roles
 from requests_app.models import SubjectRequest
 from retention.models import PurgeRun, PurgeStep, RetentionNotice
+from staff_auth.models import FailedLogin
+from staff_auth.tokens import api_token_issue
 from tests.factories import (
     AccountFactory,
     AccountUserFactory,
@@ -160,14 +161,31 @@ def _opendsr_request() -> models.Model:
 
 
 def _token() -> models.Model:
-    token = Token.objects.create(user=StaffUserFactory.create(password=None))
-    return TokenProxy.objects.get(pk=token.pk)
+    token, _key = api_token_issue(
+        user=StaffUserFactory.create(password=None), name="ticketing system", days=30
+    )
+    return token
+
+
+def _failed_login() -> models.Model:
+    failed: FailedLogin = FailedLogin.objects.create(
+        username="someone",
+        ip_address="203.0.113.7",
+        user_agent="smoke test",
+        http_accept="text/html",
+        path_info="/admin/login/",
+        get_data="",
+        post_data="username=********************",
+        failures_since_start=5,
+    )
+    return failed
 
 
 MAKERS: dict[str, Callable[[], models.Model]] = {
     "auth.Group": lambda: Group.objects.get(name=roles.AUDITORS),
     "auth.User": lambda: StaffUserFactory.create(password=None, roles=[roles.AGENTS]),
-    "authtoken.TokenProxy": _token,
+    "staff_auth.ApiToken": _token,
+    "staff_auth.FailedLogin": _failed_login,
     "policies.Organization": OrganizationFactory.create,
     "policies.Policy": PolicyFactory.create,
     "policies.PolicyVersion": lambda: export_policy_version(OrganizationFactory.create()),

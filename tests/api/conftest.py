@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from requests_app.roles import AGENTS, AUDITORS, OFFICERS
+from staff_auth.tokens import api_token_issue
 from tests.factories import StaffUserFactory
 from tests.tracker import (
     _fresh_rate_limits,
@@ -70,8 +70,8 @@ def auditor(db: None) -> User:
 def as_user(user: User) -> APIClient:
     """A client that signs in as ``user`` with an API token, as a system would."""
     client = CommittingClient()
-    token, _created = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _token, key = api_token_issue(user=user, name="tests", days=1)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
 
 

@@ -182,6 +182,65 @@ def test_the_public_endpoints_are_throttled_per_client_address(
     assert int(answers[2]["Retry-After"]) > 0
 
 
+def _public_rate(settings: Any, rate: str) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "public": rate,
+        },
+    }
+
+
+def test_a_rotating_forwarded_for_header_does_not_escape_the_public_throttle(
+    api: APIClient, version: PolicyVersion, settings: Any
+) -> None:
+    _public_rate(settings, "2/min")
+    url = reverse("api:offer", args=["beshqozon"])
+
+    answers = [api.get(url, HTTP_X_FORWARDED_FOR=f"203.0.113.{n}") for n in range(3)]
+
+    assert [a.status_code for a in answers] == [200, 200, 429]
+
+
+def test_behind_one_trusted_proxy_each_client_it_forwards_is_throttled_apart(
+    api: APIClient, version: PolicyVersion, settings: Any
+) -> None:
+    settings.TRUSTED_PROXY_COUNT = 1
+    _public_rate(settings, "2/min")
+    url = reverse("api:offer", args=["beshqozon"])
+
+    def call(forwarded: str) -> int:
+        answer = api.get(url, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forwarded)
+        return int(answer.status_code)
+
+    # What the client wrote left of the proxy's entry changes nothing.
+    first = [call(f"6.6.6.{n}, 203.0.113.1") for n in range(3)]
+    second = [call("203.0.113.2") for _ in range(2)]
+
+    assert first == [200, 200, 429]
+    assert second == [200, 200]
+
+
+def test_invalid_filings_do_not_count_and_the_limits_429_says_when_to_retry(
+    api: APIClient, version: PolicyVersion, settings: Any
+) -> None:
+    settings.RATELIMIT_REQUEST_PER_IP = "1/h"
+    invalid = [_file(api, {**ACCESS, "email": "not an address"}) for _ in range(3)]
+    accepted = _file(api, ACCESS)
+
+    refused = _file(api, {**ACCESS, "email": "other@shop.example"})
+
+    assert [a.status_code for a in invalid] == [400, 400, 400]
+    assert accepted.status_code == 202
+    assert refused.status_code == 429
+    assert 0 < int(refused["Retry-After"]) <= 3600
+    assert refused.json()["code"] == "throttled"
+    assert refused.json()["detail"].startswith(
+        "Too many requests have come from your network in a short time. Please try again in "
+    )
+
+
 def test_confirming_with_the_emailed_token_verifies_and_returns_the_status(
     api: APIClient, version: PolicyVersion
 ) -> None:

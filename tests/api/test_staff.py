@@ -390,3 +390,40 @@ def test_staff_calls_are_throttled_per_user(officer: User, settings: Any) -> Non
     answers = [client.get(LIST) for _ in range(3)]
 
     assert [a.status_code for a in answers] == [200, 200, 429]
+
+
+@pytest.mark.parametrize(
+    ("action", "data", "field"),
+    [
+        ("hold", {"question": "<script>alert(1)</script>"}, "question"),
+        ("extend", {"amount": 1, "reason": "Busy\u202emonth"}, "reason"),
+        ("reject", {"reason_code": "excessive", "reason": "No\x00pe"}, "reason"),
+        ("complete", {"outcome": "x" * 5001}, "outcome"),
+    ],
+)
+def test_the_staffs_messages_to_the_subject_follow_the_forms_text_rules(
+    extendable: PolicyVersion, officer: User, action: str, data: dict[str, Any], field: str
+) -> None:
+    request = _verified(extendable)
+    client = as_user(officer)
+    _act(client, request, "start")
+
+    response = _act(client, request, action, data)
+
+    assert response.status_code == 400, response.content
+    assert list(errors_of(response)) == [field]
+    request.refresh_from_db()
+    assert request.status == RequestStatus.IN_PROGRESS
+
+
+def test_a_staff_message_is_kept_normalised_with_its_line_breaks(
+    extendable: PolicyVersion, officer: User
+) -> None:
+    request = _verified(extendable)
+    client = as_user(officer)
+    _act(client, request, "start")
+
+    response = _act(client, request, "complete", {"outcome": "  Sent.\r\nAll\tof it.  "})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["outcome"] == "Sent.\nAll\tof it."

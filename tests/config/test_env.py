@@ -137,3 +137,46 @@ def test_a_filemail_url_keeps_its_absolute_path(monkeypatch, tmp_path):
     config = env.env_email("EMAIL_URL", "dummymail://")
 
     assert config["EMAIL_FILE_PATH"] == f"{tmp_path}/mail"
+
+
+def test_the_audit_keyring_is_generated_once_with_one_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("AUDIT_KEYS", raising=False)
+    key_file = tmp_path / "var" / "audit_keys"
+
+    first = env.env_keyring("AUDIT_KEYS", key_file)
+
+    assert list(first) == ["k1"]
+    assert len(first["k1"]) >= 32
+    assert env.env_keyring("AUDIT_KEYS", key_file) == first
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_audit_keyring_lists_the_key_in_use_first(monkeypatch, tmp_path):
+    monkeypatch.setenv("AUDIT_KEYS", f"2026-b={'b' * 40}==, 2026-a={'a' * 32}\n")
+
+    keys = env.env_keyring("AUDIT_KEYS", tmp_path / "audit_keys")
+
+    assert keys == {"2026-b": "b" * 40 + "==", "2026-a": "a" * 32}
+    assert next(iter(keys)) == "2026-b"
+    assert not (tmp_path / "audit_keys").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("s3cret-without-an-id-" * 3, "pair 1 is not"),
+        (f"k1={'a' * 32},k1={'b' * 32}", "names the key 'k1' twice"),
+        ("k1=short", "under 32 characters"),
+        (f"a-key-id-far-too-long={'a' * 32}", "pair 1 is not"),
+    ],
+)
+def test_a_malformed_audit_keyring_is_refused_without_showing_a_secret(
+    monkeypatch, tmp_path, value, message
+):
+    monkeypatch.setenv("AUDIT_KEYS", value)
+
+    with pytest.raises(ImproperlyConfigured, match=message) as refused:
+        env.env_keyring("AUDIT_KEYS", tmp_path / "audit_keys")
+
+    assert "s3cret" not in str(refused.value)
+    assert "aaaa" not in str(refused.value)

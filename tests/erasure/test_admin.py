@@ -193,6 +193,27 @@ def test_a_review_without_a_target_or_a_reason_is_sent_back_with_the_error(
     assert owner.phone == "+998 90 111 11 11"
 
 
+def test_a_corrected_value_follows_the_forms_text_rules(
+    admin_client: Client, correction: tuple[SubjectRequest, AccountUser]
+) -> None:
+    request, owner = correction
+
+    response = admin_client.post(
+        reverse("admin:requests_app_correction_review", args=[request.pk]),
+        {
+            "item-0-targets": [f"pos.accountuser:{owner.pk}:phone"],
+            "item-0-value": "+998\u200b90 222 22 22",
+            "item-0-reason": "",
+            "message": "",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "invisible or direction-changing" in response.content.decode()
+    owner.refresh_from_db()
+    assert owner.phone == "+998 90 111 11 11"
+
+
 # --- Erasure approval ---------------------------------------------------------------------------
 
 

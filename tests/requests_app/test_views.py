@@ -6,7 +6,9 @@ from typing import Any
 import pytest
 import time_machine
 from django.core import mail
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -295,6 +297,51 @@ def test_rate_limit_per_ip_counts_each_client_address(
     assert SubjectRequest.objects.count() == 2
 
 
+def test_invalid_submissions_do_not_count_against_the_network_limit(
+    client: Client, organization: Organization, version: PolicyVersion, settings: Any
+) -> None:
+    settings.RATELIMIT_REQUEST_PER_IP = "1/h"
+    invalid = [post(client, organization, valid_data(email="not an address")) for _ in range(3)]
+
+    accepted = post(client, organization, valid_data())
+
+    assert [answer.status_code for answer in invalid] == [400, 400, 400]
+    assert accepted.status_code == 302
+    assert SubjectRequest.objects.count() == 1
+
+
+def test_over_the_network_limit_the_page_says_the_real_wait_and_when_to_retry(
+    client: Client, organization: Organization, version: PolicyVersion, settings: Any
+) -> None:
+    settings.RATELIMIT_REQUEST_PER_IP = "1/h"
+    quarter_past = timezone.now().replace(minute=15, second=0, microsecond=0)
+    with time_machine.travel(quarter_past, tick=False):
+        post(client, organization, valid_data(email="one@example.com"))
+        refused = post(client, organization, valid_data(email="two@example.com"))
+
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == str(45 * 60)
+    assert "Please try again in 45\xa0minutes." in refused.content.decode()
+    assert "wait an hour" not in refused.content.decode()
+
+
+def test_a_rotating_forwarded_for_header_does_not_escape_the_form_limit(
+    client: Client, organization: Organization, version: PolicyVersion, settings: Any
+) -> None:
+    settings.RATELIMIT_REQUEST_PER_IP = "2/h"
+    answers = [
+        post(
+            client,
+            organization,
+            valid_data(email=f"s{n}@example.com"),
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{n}",
+        )
+        for n in range(3)
+    ]
+
+    assert [answer.status_code for answer in answers] == [302, 302, 429]
+
+
 def test_too_many_posts_for_one_email_get_the_usual_answer_and_send_nothing(
     client: Client,
     organization: Organization,
@@ -527,6 +574,61 @@ def test_new_links_are_rate_limited_per_email(
 
     assert again.status_code == 302
     assert len(mail.outbox) == 1
+
+
+def test_the_new_link_form_does_the_same_work_whether_or_not_the_address_has_requests(
+    client: Client,
+    organization: Organization,
+    version: PolicyVersion,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    file_request(version, email="known@example.com")
+    url = reverse("requests_app:request_new_link", args=[organization.slug])
+    work: dict[str, Any] = {}
+    for email in ("known@example.com", "unknown@example.com"):
+        with (
+            CaptureQueriesContext(connection) as queries,
+            django_capture_on_commit_callbacks() as queued,
+        ):
+            client.post(url, {"email": email})
+        work[email] = (
+            [query["sql"].replace(email, "?") for query in queries.captured_queries],
+            [(callback.func, callback.args[:1]) for callback in queued],
+        )
+
+    assert work["known@example.com"] == work["unknown@example.com"]
+    # One job either way: the worker looks the requests up.
+    [(send, _args)] = work["known@example.com"][1]
+    assert send.__self__.name == "requests_app.send_new_links"
+
+
+def test_invalid_new_link_submissions_do_not_count_against_the_network_limit(
+    client: Client, organization: Organization, version: PolicyVersion, settings: Any
+) -> None:
+    settings.RATELIMIT_NEW_LINK_PER_IP = "1/h"
+    url = reverse("requests_app:request_new_link", args=[organization.slug])
+
+    invalid = [client.post(url, {"email": "not an address"}) for _ in range(3)]
+    accepted = client.post(url, {"email": "known@example.com"})
+    refused = client.post(url, {"email": "other@example.com"})
+
+    assert [answer.status_code for answer in invalid] == [400, 400, 400]
+    assert accepted.status_code == 302
+    assert refused.status_code == 429
+    assert 0 < int(refused["Retry-After"]) <= 3600
+    assert "Please try again in" in refused.content.decode()
+
+
+def test_too_many_link_openings_are_refused_with_retry_after(
+    client: Client, version: PolicyVersion, settings: Any
+) -> None:
+    settings.RATELIMIT_LINK_OPEN_PER_IP = "2/m"
+    url = reverse("requests_app:request_status", args=["no-such-token"])
+
+    answers = [client.get(url) for _ in range(3)]
+
+    assert [answer.status_code for answer in answers] == [404, 404, 429]
+    assert 0 < int(answers[2]["Retry-After"]) <= 60
 
 
 def test_status_page_shows_only_events_meant_for_the_subject(
