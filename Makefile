@@ -39,13 +39,20 @@ run: export SITE_URL ?= http://$(HOST):$(PORT)
 # The demo keeps Clopos's POS in a database of its own (a SQLite file under var/; relative to
 # the project). Production names its own: a PostgreSQL or MariaDB URL.
 run: export CLOPOS_POS_DATABASE_URL ?= sqlite:///var/clopos-pos.sqlite3
+# The demo's newsletter tool, reached over HTTP: the reference webhook receiver
+# (tests/systems/receiver.py, docs/webhooks.md) on a loopback port, with a secret for the demo only.
+DEMO_RECEIVER_PORT ?= 8765
+run: export DEMO_RECEIVER_URL ?= http://127.0.0.1:$(DEMO_RECEIVER_PORT)/hook
+run: export DEMO_WEBHOOK_SECRET ?= demo-only-webhook-secret-change-me-0123456789
 run: messages
 	@mkdir -p var
 	@DEBUG=$${DEBUG:-$(RUN_DEBUG)} $(PY) manage.py migrate --noinput -v 0
 	@DEBUG=$${DEBUG:-$(RUN_DEBUG)} $(PY) manage.py collectstatic --noinput -v 0
 	@DEBUG=$${DEBUG:-$(RUN_DEBUG)} $(PY) manage.py bootstrap_demo
-	@echo "DSR Tracker: http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, Ctrl-C stops web, worker and beat)"
-	@DEBUG=$${DEBUG:-$(RUN_DEBUG)} exec .venv/bin/honcho start --no-colour --port $(PORT)
+	@echo "DSR Tracker: http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/, Ctrl-C stops web, worker, beat and the demo webhook receiver)"
+	@$(PY) -m tests.systems.receiver --port $(DEMO_RECEIVER_PORT) --secret-env DEMO_WEBHOOK_SECRET \
+		--answer callback & receiver=$$!; trap 'kill $$receiver 2>/dev/null' EXIT; \
+		DEBUG=$${DEBUG:-$(RUN_DEBUG)} .venv/bin/honcho start --no-colour --port $(PORT)
 
 test: messages
 	@$(PY) -m tests.servers -- $(PY) -m pytest $(PYTEST_ARGS)

@@ -9,9 +9,12 @@ not work gets the same 404.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
@@ -32,7 +35,6 @@ from requests_app.audit import Actor
 from requests_app.forms import SubjectRequestForm
 from requests_app.intake import request_submit
 from requests_app.limits import client_key, limit_count, limit_reached, link_open_count
-from requests_app.models import Relationship
 from requests_app.selectors import intake_offer
 from requests_app.verification import MAX_TOKEN_LENGTH, request_verify, status_request
 from requests_app.workflow import request_withdraw
@@ -110,6 +112,24 @@ class OfferView(PublicView):
         return Response(self.OutputSerializer(data).data)
 
 
+NOT_FORM_FIELDS = frozenset({"language", "authorisation_base64", "authorisation_filename"})
+
+
+def _authorisation_files(data: dict[str, Any]) -> dict[str, SimpleUploadedFile]:
+    """The base64 authorisation as the form's uploaded file (none when not given)."""
+    encoded = data.get("authorisation_base64") or ""
+    if not encoded:
+        return {}
+    try:
+        content = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise exceptions.ValidationError(
+            {"authorisation_base64": [_("This is not valid base64.")]}
+        ) from None
+    name = data.get("authorisation_filename") or "authorisation"
+    return {"authorisation": SimpleUploadedFile(name, content)}
+
+
 class FileRequestView(PublicView):
     class InputSerializer(serializers.Serializer):
         """The web form's fields; the form itself validates them (``SubjectRequestForm``)."""
@@ -125,11 +145,38 @@ class FileRequestView(PublicView):
             allow_blank=True,
             help_text="Required for objection and restriction: what and why.",
         )
-        on_behalf = serializers.BooleanField(required=False, default=False)
-        on_behalf_relationship = serializers.ChoiceField(
-            choices=Relationship.choices, required=False, allow_blank=True
+        about = serializers.ChoiceField(
+            choices=["self", "child", "represented"],
+            required=False,
+            default="self",
+            help_text=(
+                "Who the request is about: the filer (self), the filer's child (the filer is "
+                "their parent or guardian) or someone the filer represents (authorised agent)."
+            ),
         )
         on_behalf_subject_name = serializers.CharField(
+            max_length=200, required=False, allow_blank=True, help_text="Their full name."
+        )
+        subject_email = serializers.CharField(
+            max_length=254,
+            required=False,
+            allow_blank=True,
+            help_text="Their email address as the business knows it (finds their data).",
+        )
+        subject_phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
+        subject_account_identifier = serializers.CharField(
+            max_length=100, required=False, allow_blank=True
+        )
+        subject_date_of_birth = serializers.CharField(
+            max_length=10, required=False, allow_blank=True, help_text="YYYY-MM-DD; for a child."
+        )
+        authorisation_base64 = serializers.CharField(
+            max_length=7_000_000,
+            required=False,
+            allow_blank=True,
+            help_text="The filer's authorisation (PDF, PNG or JPEG, up to 5 MB), base64.",
+        )
+        authorisation_filename = serializers.CharField(
             max_length=200, required=False, allow_blank=True
         )
         correction_field = serializers.CharField(
@@ -200,7 +247,8 @@ class FileRequestView(PublicView):
                 {"request_type": [_("This organisation's policy does not offer this request.")]}
             )
         form = SubjectRequestForm(
-            {key: value for key, value in data.items() if key != "language"},
+            {key: value for key, value in data.items() if key not in NOT_FORM_FIELDS},
+            _authorisation_files(data),
             request_type=rule.request_type,
         )
         if not form.is_valid():

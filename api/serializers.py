@@ -153,6 +153,31 @@ class ErasureSummarySerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
+class SystemTaskSerializer(serializers.Serializer):
+    """What one system must do for the request, and what it answered."""
+
+    system = serializers.CharField(source="system.name")
+    system_slug = serializers.CharField(source="system.slug")
+    system_kind = serializers.CharField(source="system.kind")
+    action = serializers.CharField()
+    status = serializers.CharField(
+        help_text="pending, in_progress, failed (all open), done, nothing_found, "
+        "not_applicable, closed (by an officer, see reason)."
+    )
+    owner = serializers.CharField()
+    due_at = serializers.DateTimeField(allow_null=True)
+    attempts = serializers.IntegerField()
+    last_error = serializers.CharField()
+    counts = serializers.DictField()
+    kept = serializers.ListField()
+    note = serializers.CharField()
+    reason = serializers.CharField()
+    answer_rows = serializers.IntegerField(source="data_rows", allow_null=True)
+    answer_sha256 = serializers.CharField(source="data_sha256")
+    answered_by = serializers.CharField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
 class OpenDSRRefSerializer(serializers.Serializer):
     controller = serializers.CharField(source="controller.identifier")
     subject_request_id = serializers.UUIDField()
@@ -186,6 +211,9 @@ class RequestDetailSerializer(RequestSummarySerializer):
     available_actions = serializers.SerializerMethodField(
         help_text="The actions your role allows on this request in its current status."
     )
+    system_tasks = serializers.SerializerMethodField(
+        help_text="One task per system of the organisation the request concerns."
+    )
     events = serializers.SerializerMethodField()
 
     @extend_schema_field(ExtensionSerializer(allow_null=True))
@@ -215,6 +243,12 @@ class RequestDetailSerializer(RequestSummarySerializer):
     )
     def get_available_actions(self, obj: SubjectRequest) -> list[str]:
         return roles.available_actions(self.context["request"].user, obj)
+
+    @extend_schema_field(SystemTaskSerializer(many=True))
+    def get_system_tasks(self, obj: SubjectRequest) -> list[dict[str, Any]]:
+        tasks = obj.system_tasks.select_related("system", "owner_user").order_by("system__name")
+        rows: list[dict[str, Any]] = SystemTaskSerializer(tasks, many=True).data  # type: ignore[assignment]
+        return rows
 
     @extend_schema_field(EventSerializer(many=True))
     def get_events(self, obj: SubjectRequest) -> list[dict[str, Any]]:

@@ -9,6 +9,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
 
+from outbox.relay import backlog
+
 
 def database_state() -> str:
     try:
@@ -37,13 +39,29 @@ def broker_state() -> str:
     return "ok"
 
 
+def outbox_state() -> dict[str, int] | str:
+    """Return how much work waits for the broker (``pending``, ``oldest_seconds``)."""
+    try:
+        return backlog()
+    except Exception as exc:  # the database is down: reported under "database" already
+        return f"unknown ({type(exc).__name__})"
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Report whether the database and the Celery broker answer: 200 if both do, 503 if not."""
+    """Report whether the database and the Celery broker answer: 200 if both do, 503 if not.
+
+    With the broker down the public pages still work (their work waits in the outbox); ``outbox``
+    says how many tasks wait and how old the oldest is, in seconds.
+    """
     checks = {"database": database_state(), "broker": broker_state()}
     healthy = all(state == "ok" for state in checks.values())
     return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        {
+            "status": "ok" if healthy else "unavailable",
+            "checks": checks,
+            "outbox": outbox_state(),
+        },
         status=200 if healthy else 503,
     )

@@ -54,8 +54,14 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_ratelimit",
     "axes",
+    # The staff second factor (staff_auth/two_factor.py); before staff_auth, whose admin
+    # replaces the plugin's.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     # The tracker, lowest layer first (docs/architecture.md): staff sign-in, the policies, the
     # request lifecycle, the subject-data registry, the rights that act on the data, OpenDSR.
+    # Beneath them all, the outbox through which each of them queues work for the broker.
+    "outbox",
     "staff_auth",
     "policies",
     "requests_app",
@@ -63,6 +69,8 @@ INSTALLED_APPS = [
     "exports",
     "corrections",
     "retention",
+    "effects",
+    "announcements",
     "erasure",
     "systems",
     "opendsr",
@@ -82,6 +90,10 @@ MIDDLEWARE = [
     "config.guards.InputGuardMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Whether this session's log-in was confirmed with an authenticator code, and holding a
+    # staff session that needs one to the set-up page (staff_auth/middleware.py).
+    "django_otp.middleware.OTPMiddleware",
+    "staff_auth.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out log-in into the lockout page (429).
@@ -155,6 +167,16 @@ AXES_DISABLE_ACCESS_LOG = True
 AXES_ENABLE_ADMIN = False
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 AXES_VERBOSE = False
+# Two-step log-in for staff (TOTP; staff_auth/two_factor.py): "optional", "officers" (privacy
+# officers and superusers must use it) or "all" (every staff member must).
+STAFF_TWO_FACTOR = env_str("STAFF_TWO_FACTOR", "optional")
+if STAFF_TWO_FACTOR not in ("optional", "officers", "all"):
+    raise ImproperlyConfigured(
+        f"STAFF_TWO_FACTOR must be optional, officers or all, not {STAFF_TWO_FACTOR!r}"
+    )
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "DSR Tracker")
+# The admin never shows a device's key after it was set up.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # Staff API tokens: how long a new one is valid unless its creator says otherwise, and at most.
 API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 90, minimum=1)
 API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365, minimum=1)
@@ -301,6 +323,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Enum names as drf-spectacular's default, then the links between staff operations.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema_links.link_staff_operations",
+    ],
 }
 
 # --- OpenDSR ------------------------------------------------------------------------------------
@@ -348,6 +375,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 )
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = CELERY_BROKER_TRANSPORT_OPTIONS
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The outbox (outbox/relay.py): queued work is written in the transaction that asks for it and
+# relayed to the broker on commit. A relay tries the broker once, within this many seconds, and
+# after a failure a process leaves sending to the beat job for a pause, so pages never wait on a
+# broker that is down. Sent messages are kept a few days for the record, then deleted.
+OUTBOX_BROKER_TIMEOUT_SECONDS = env_int("OUTBOX_BROKER_TIMEOUT_SECONDS", 2, minimum=1)
+OUTBOX_BROKER_PAUSE_SECONDS = env_int("OUTBOX_BROKER_PAUSE_SECONDS", 30)
+OUTBOX_KEEP_SENT_DAYS = env_int("OUTBOX_KEEP_SENT_DAYS", 7, minimum=1)
+# Long work (export builds, purge steps of erasures and retention) records a heartbeat every 30 s;
+# a beat job every minute hands work whose heartbeat stopped this many minutes ago (its worker was
+# killed) to another worker, instead of waiting for the broker's visibility timeout.
+WORK_STALL_MINUTES = env_int("WORK_STALL_MINUTES", 3, minimum=1)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
@@ -380,19 +418,39 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "erasure.execute_due_erasures",
         "schedule": crontab(minute="*/10"),
     },
-    # Takes over purge steps (of erasures and retention runs) whose worker died.
-    "every-10-minutes-resume-stalled-purges": {
+    # Take over purge steps (of erasures and retention runs) and export builds whose heartbeat
+    # stopped WORK_STALL_MINUTES ago: their worker died.
+    "every-minute-resume-stalled-purges": {
         "task": "retention.resume_stalled_purges",
-        "schedule": crontab(minute="*/10"),
+        "schedule": crontab(),
+    },
+    "every-minute-resume-stalled-export-builds": {
+        "task": "exports.resume_stalled_builds",
+        "schedule": crontab(),
     },
     "every-day-at-0330-anonymise-closed-requests": {
         "task": "retention.anonymise_closed_requests",
         "schedule": crontab(hour=3, minute=30),
     },
     # Signs every audit chain's head into a file outside the database (README, "Audit trail").
+    # The outbox: what the broker did not take on commit (it was down, or a relay died).
+    "every-30-seconds-send-pending-outbox-messages": {
+        "task": "outbox.send_pending",
+        "schedule": 30.0,
+    },
+    "every-day-at-0415-purge-sent-outbox-messages": {
+        "task": "outbox.purge_sent",
+        "schedule": crontab(hour=4, minute=15),
+    },
     "every-day-at-0230-take-audit-checkpoint": {
         "task": "requests_app.take_audit_checkpoint",
         "schedule": crontab(hour=2, minute=30),
+    },
+    # Systems' tasks: due retries are woken, owners reminded, overdue and exhausted tasks flagged
+    # for the officers ("Waiting on systems").
+    "every-5-minutes-check-system-tasks": {
+        "task": "systems.check_tasks",
+        "schedule": crontab(minute="*/5"),
     },
 }
 
@@ -404,7 +462,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 if _redis_broker:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Counts in process memory while Redis is down, so no page fails (config/cache.py).
+            "BACKEND": "config.cache.RedisCacheWithFallback",
             "LOCATION": env_str(
                 "CACHE_URL", urlsplit(CELERY_BROKER_URL)._replace(path="/1").geturl()
             ),
@@ -467,6 +526,29 @@ ERASURE_GRACE_DAYS = env_int("ERASURE_GRACE_DAYS", 7, minimum=0)
 # larger purges split into several tasks that workers share).
 PURGE_BATCH_SIZE = env_int("PURGE_BATCH_SIZE", 5000, minimum=1)
 PURGE_SLICE_ROWS = env_int("PURGE_SLICE_ROWS", 250_000, minimum=1)
+# Systems' tasks (systems/handlers.py): each is due this many days before its request's deadline
+# (never before it was created); attempts at a system that fails before the task waits for an
+# officer; how long an owner's link works; the owner is reminded this many days before the task is
+# due; the largest answer a system may give (an uploaded file or a JSON body).
+SYSTEM_TASK_LEAD_DAYS = env_int("SYSTEM_TASK_LEAD_DAYS", 5, minimum=0)
+SYSTEM_TASK_MAX_ATTEMPTS = env_int("SYSTEM_TASK_MAX_ATTEMPTS", 8, minimum=1)
+SYSTEM_OWNER_LINK_DAYS = env_int("SYSTEM_OWNER_LINK_DAYS", 14, minimum=1)
+SYSTEM_TASK_REMINDER_DAYS = env_int("SYSTEM_TASK_REMINDER_DAYS", 2, minimum=0)
+SYSTEM_ANSWER_MAX_BYTES = env_int("SYSTEM_ANSWER_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+# Systems reached over HTTP (docs/webhooks.md): the hosts their endpoints may be on (a system on
+# another host is refused), plain http allowed (local evaluation only), timeouts for connecting and
+# for each read, the longest a whole answer may take, and the window a signed message's timestamp
+# must fall in (older or later ones are refused as replays).
+SYSTEM_HTTP_ALLOWED_HOSTS = env_list(
+    "SYSTEM_HTTP_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else []
+)
+SYSTEM_HTTP_ALLOW_HTTP = env_bool("SYSTEM_HTTP_ALLOW_HTTP", DEBUG)
+SYSTEM_HTTP_CONNECT_TIMEOUT_SECONDS = env_int("SYSTEM_HTTP_CONNECT_TIMEOUT_SECONDS", 5, minimum=1)
+SYSTEM_HTTP_READ_TIMEOUT_SECONDS = env_int("SYSTEM_HTTP_READ_TIMEOUT_SECONDS", 30, minimum=1)
+SYSTEM_HTTP_ANSWER_SECONDS = env_int("SYSTEM_HTTP_ANSWER_SECONDS", 120, minimum=1)
+SYSTEM_HTTP_REPLAY_SECONDS = env_int("SYSTEM_HTTP_REPLAY_SECONDS", 300, minimum=30)
+# A PEM file of the certificate authorities to trust for systems' https (empty: certifi's roots).
+SYSTEM_HTTP_CA_BUNDLE = env_str("SYSTEM_HTTP_CA_BUNDLE", "")
 # Years a closed request is kept whole as evidence before the subject's details are removed.
 CLOSED_REQUEST_EVIDENCE_YEARS = env_int("CLOSED_REQUEST_EVIDENCE_YEARS", 3, minimum=1)
 

@@ -25,7 +25,6 @@ from corrections.selectors import may_correct
 from corrections.services import (
     CORRECTABLE_STATUSES,
     CorrectionDecision,
-    CorrectionRefused,
     correctable_values,
     correction_apply,
     requested_corrections,
@@ -41,6 +40,7 @@ from requests_app.admin_base import (
 from requests_app.audit import Actor
 from requests_app.models import SubjectRequest
 from requests_app.text import PlainCharField, PlainTextField
+from requests_app.workflow import IllegalAction
 
 TEXT = forms.Textarea(attrs={"rows": 3, "cols": 70})
 
@@ -198,7 +198,7 @@ def correction_review_view(site: AdminSite, request: HttpRequest, request_id: in
                 decisions=form.decisions(),
                 message=form.cleaned_data["message"],
             )
-        except CorrectionRefused as error:
+        except IllegalAction as error:  # refused corrections, or systems still working
             form.add_error(None, str(error))
         else:
             message_user(

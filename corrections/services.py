@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 from policies.models import RequestType
 from requests_app.audit import Actor, event_append
 from requests_app.models import EventKind, RequestEvent, RequestStatus, SubjectRequest
+from requests_app.representation import relationship_blocker
 from requests_app.workflow import IllegalAction, request_complete, request_start
 from subject_data.registry import SubjectIdentity, registry
 
@@ -334,6 +335,9 @@ def _correction_apply(
             _("Corrections cannot be applied while request %(reference)s is “%(status)s”.")
             % {"reference": locked.reference, "status": locked.get_status_display()}
         )
+    blocker = relationship_blocker(locked)
+    if blocker:
+        raise CorrectionRefused(blocker)
     items = {item.index: item for item in requested_corrections(locked)}
     decided = [decision.item for decision in decisions]
     if sorted(decided) != sorted(items) or len(set(decided)) != len(decided):

@@ -46,6 +46,7 @@ from requests_app.admin_base import (
 )
 from requests_app.audit import Actor
 from requests_app.models import SubjectRequest
+from subject_data.registry import SubjectIdentity
 
 
 @admin.register(ErasureCertificate)
@@ -172,6 +173,8 @@ def erasure_approve_view(site: AdminSite, request: HttpRequest, request_id: int)
             % {"reference": subject_request.reference},
         ),
         "plan": plan,
+        # Whose data: for a request filed for someone else, that person's, never the filer's.
+        "subject_email": SubjectIdentity.of_request(subject_request).email,
         "runs_at": runs_at,
         "grace_shortened": runs_at - now
         < timedelta(days=int(settings.ERASURE_GRACE_DAYS)) - timedelta(minutes=1),

@@ -10,8 +10,8 @@ in the transaction that finishes the run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -21,20 +21,43 @@ from django.utils.translation import ngettext
 
 from erasure.models import ErasureCertificate, ErasureSchedule, ErasureStatus
 from erasure.services import ERASURE_JOB, _event
+from outbox.api import enqueue
 from policies.models import DataCategory
 from requests_app.audit import Actor
-from requests_app.jobs import job
 from requests_app.models import (
     RequestStatus,
     SubjectRequest,
 )
-from requests_app.workflow import request_complete
+from requests_app.workflow import CompletionBlocked, request_complete
 from retention.models import PurgeRun
 from retention.scopes import (
     registration_for,
 )
 
 logger = logging.getLogger(__name__)
+
+# Registered by ``systems`` in its ``ready()`` (this app imports none of it): listeners told when
+# an erasure's run finished (the engine's own systems settle their tasks), what the certificate
+# waits for (outside systems still erasing: it is issued when the last one answers, through
+# ``certificate_issue_waiting``), and the outside systems' part of the certificate.
+_FINISH_LISTENERS: list[Callable[[SubjectRequest, PurgeRun], None]] = []
+_WAITS: list[Callable[[SubjectRequest], list[str]]] = []
+_OUTSIDE: list[Callable[[SubjectRequest], list[dict[str, Any]]]] = []
+
+
+def finish_listener_register(listener: Callable[[SubjectRequest, PurgeRun], None]) -> None:
+    if listener not in _FINISH_LISTENERS:
+        _FINISH_LISTENERS.append(listener)
+
+
+def certificate_wait_register(wait: Callable[[SubjectRequest], list[str]]) -> None:
+    if wait not in _WAITS:
+        _WAITS.append(wait)
+
+
+def outside_source_register(source: Callable[[SubjectRequest], list[dict[str, Any]]]) -> None:
+    if source not in _OUTSIDE:
+        _OUTSIDE.append(source)
 
 
 # --- The certificate ------------------------------------------------------------------------------
@@ -81,6 +104,7 @@ def certificate_content(
         )
         found["models"].append(entry["model"])
         found["rows"] += entry["rows"]
+    outside = [entry for source in _OUTSIDE for entry in source(request)]
     due = schedule.deadline
     return {
         "format": "dsr-tracker/erasure-certificate",
@@ -100,8 +124,11 @@ def certificate_content(
         "issued_at": _iso(at),
         "on_time": due is None or at <= due,
         "purge_run": run.pk,
-        "systems": sorted({m["system"] for m in models}),
+        "systems": sorted({m["system"] for m in models} | {e["system"] for e in outside}),
         "models": models,
+        # Systems outside the engine: what each said it erased and kept (under which legal
+        # basis), "nothing found", or why an officer closed its task.
+        "outside_systems": outside,
         "retained": sorted(by_category.values(), key=lambda e: (e["category"], e["until"] or "")),
     }
 
@@ -120,6 +147,21 @@ def certificate_summary(content: dict[str, Any]) -> str:
         % {"count": anonymised},
     ]
     for entry in content["retained"]:
+        if entry["until"] is None:
+            # Shared with other users, or under a legal hold: the basis says which and why.
+            parts.append(
+                ngettext(
+                    "%(count)d record of %(category)s is kept: %(basis)s",
+                    "%(count)d records of %(category)s are kept: %(basis)s",
+                    entry["rows"],
+                )
+                % {
+                    "count": entry["rows"],
+                    "category": str(DataCategory(entry["category"]).label).lower(),
+                    "basis": entry["legal_basis"],
+                }
+            )
+            continue
         parts.append(
             ngettext(
                 "%(count)d record of %(category)s is kept under %(basis)s until %(until)s, "
@@ -135,6 +177,30 @@ def certificate_summary(content: dict[str, Any]) -> str:
                 "until": entry["until"],
             }
         )
+    for entry in content.get("outside_systems", []):
+        erased = sum(v for v in entry["counts"].values() if isinstance(v, int))
+        if entry["status"] == "done":
+            parts.append(
+                ngettext(
+                    "%(system)s: %(count)d record was erased.",
+                    "%(system)s: %(count)d records were erased.",
+                    erased,
+                )
+                % {"system": entry["system"], "count": erased}
+            )
+        elif entry["status"] == "nothing_found":
+            parts.append(
+                _("%(system)s: nothing about you was found.") % {"system": entry["system"]}
+            )
+        else:
+            parts.append(
+                _("%(system)s: %(status)s (%(reason)s).")
+                % {
+                    "system": entry["system"],
+                    "status": entry["status_name"].lower(),
+                    "reason": entry["reason"],
+                }
+            )
     parts.append(_("The erasure certificate was emailed to you."))
     return " ".join(parts)
 
@@ -154,6 +220,47 @@ def erasure_finish(run: PurgeRun) -> None:
     ErasureSchedule.objects.filter(pk=schedule.pk).update(
         status=ErasureStatus.DONE, finished_at=now
     )
+    for listener in _FINISH_LISTENERS:
+        listener(request, run)
+    waiting = [name for wait in _WAITS for name in wait(request)]
+    if waiting:
+        # The certificate covers every system: it is issued when the last of these answers.
+        _event(
+            request,
+            "certificate_waits",
+            actor=Actor.system(ERASURE_JOB),
+            at=now,
+            note="The certificate waits for: " + ", ".join(waiting),
+            run=run.pk,
+            systems=waiting,
+        )
+        return
+    _certificate_issue(schedule, run, now)
+
+
+def certificate_issue_waiting(request: SubjectRequest) -> ErasureCertificate | None:
+    """Issue the certificate of ``request``'s finished erasure that waited for outside systems
+    (once none is waited for), and complete the request; None when there is nothing to issue."""
+    with transaction.atomic():
+        schedule = (
+            ErasureSchedule.objects.select_for_update(of=("self",))
+            .select_related(
+                "request__organization", "request__rule", "request__policy_version", "approved_by"
+            )
+            .filter(request=request, status=ErasureStatus.DONE, run__isnull=False)
+            .first()
+        )
+        if schedule is None or ErasureCertificate.objects.filter(schedule=schedule).exists():
+            return None
+        if schedule.run is None or any(wait(schedule.request) for wait in _WAITS):
+            return None
+        return _certificate_issue(schedule, schedule.run, timezone.now())
+
+
+def _certificate_issue(
+    schedule: ErasureSchedule, run: PurgeRun, now: datetime
+) -> ErasureCertificate:
+    request = schedule.request
     # The stored certificate is evidence: always in English, whoever's language is active.
     with translation.override("en"):
         content = certificate_content(schedule, run, at=now)
@@ -177,13 +284,16 @@ def erasure_finish(run: PurgeRun) -> None:
         run=run.pk,
     )
     if request.status == RequestStatus.IN_PROGRESS:
-        request_complete(request=request, actor=actor, outcome=summary, at=now)
+        try:
+            request_complete(request=request, actor=actor, outcome=summary, at=now)
+        except CompletionBlocked:
+            # Another task of the request is still open: staff complete it once it is settled.
+            logger.warning("erasure of %s finished with tasks open", request.reference)
     else:
         # Staff moved the request while it ran: the data is erased, they close it.
         logger.warning("erasure of %s finished while it is %s", request.reference, request.status)
-    send_erasure_email = job("erasure.send_erasure_email")
-
-    transaction.on_commit(partial(send_erasure_email.delay, schedule.pk, "certificate"))
+    enqueue("erasure.send_erasure_email", schedule.pk, "certificate")
+    return certificate
 
 
 # --- Evidence ------------------------------------------------------------------------------------

@@ -1,5 +1,10 @@
 """The end of a legal hold: rows an erasure kept under a legal basis are deleted when it ends.
 
+Two kinds end here: a category's hold (a retention exemption's period, over on its date) and a
+hold an officer placed on a subject or account (``requests_app.holds``), over when released:
+``subject_hold_released`` dates the rows an erasure kept for it, and the next daily run erases
+them.
+
 ``holds_release_start`` is a purge source (registered in ``ErasureConfig.ready()``): the daily
 retention job and ``manage.py purge`` start its runs after the retention rules'.
 """
@@ -17,6 +22,7 @@ from django.utils.translation import gettext as _
 from erasure.models import ErasureSchedule
 from erasure.services import RELEASE_JOB, _event
 from requests_app.audit import Actor
+from requests_app.models import LEGAL_HOLD_BASIS_PREFIX, LegalHold
 from retention.models import PurgeAction, PurgeKind, PurgeRun, PurgeTarget
 from retention.purge import (
     StepSpec,
@@ -102,3 +108,15 @@ def hold_release_finish(run: PurgeRun) -> None:
             deleted=run.total("deleted"),
             kept=run.total("kept"),
         )
+
+
+def subject_hold_released(hold: LegalHold) -> int:
+    """Date the rows erasures kept under ``hold`` to the day it was released (a release
+    listener), so the daily job erases them; return how many."""
+    released_on = timezone.localdate(hold.released_at or timezone.now(), hold.organization.tz)
+    return PurgeTarget.objects.filter(
+        action=PurgeAction.RETAIN,
+        released_at__isnull=True,
+        retained_until__isnull=True,
+        legal_basis__startswith=f"{LEGAL_HOLD_BASIS_PREFIX}{hold.pk}:",
+    ).update(retained_until=released_on)

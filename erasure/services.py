@@ -19,29 +19,30 @@ are retained for the exemption's period under its basis; otherwise the registry 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from erasure.models import ErasureSchedule, ErasureStatus
+from outbox.api import enqueue
 from policies.deadlines import Period, add_period
 from policies.models import DataCategory, PeriodUnit, RequestType, RetentionExemption
 from requests_app.audit import Actor, event_append
-from requests_app.jobs import job
 from requests_app.models import (
     CLOSED_STATUSES,
     EventKind,
     RequestStatus,
     SubjectRequest,
 )
+from requests_app.representation import relationship_blocker
 from requests_app.workflow import IllegalAction, request_start, request_withdraw
+from retention.minors import minor_blocker
 from retention.models import PurgeAction, PurgeKind, PurgeRun, PurgeTarget
 from retention.purge import (
     StepSpec,
@@ -50,7 +51,9 @@ from retention.purge import (
 )
 from retention.scopes import (
     deletion_order,
+    references_to,
 )
+from subject_data.holds import held_rows
 from subject_data.registry import (
     ErasureAction,
     Registration,
@@ -101,15 +104,27 @@ def _local(moment: datetime, request: SubjectRequest) -> str:
 # --- What erasing a subject does ---------------------------------------------------------------
 
 
+# The plan's word for rows other active people share: left alone, never recorded as targets.
+SHARED = "shared"
+SHARED_REASON = (
+    "Shared with other active users of the account: the business's data stays with them; only "
+    "the person's own rows are erased."
+)
+
+
 @dataclass(frozen=True)
 class ErasurePlanLine:
-    """What erasure does to one model's rows of the subject."""
+    """What erasure does to one part of one model's rows of the subject."""
 
     registration: Registration
     rows: int
     action: str
     legal_basis: str = ""
     retained_until: date | None = None
+    # The rows themselves (``None``: all of the subject's rows of the model).
+    queryset: Any = field(default=None, compare=False, repr=False)
+    # Kept under a legal hold on the subject or account: until the hold is released.
+    held: bool = False
 
     @property
     def label(self) -> str:
@@ -125,7 +140,18 @@ class ErasurePlanLine:
 
     @property
     def action_name(self) -> str:
+        if self.action == SHARED:
+            return _("keep (shared with other users)")
+        if self.held:
+            return _("keep under a legal hold")
+        if self.action == PurgeAction.ANONYMISE and self.legal_basis:
+            return _("anonymise, keeping what the legal basis requires")
         return str(PurgeAction(self.action).label)
+
+    @property
+    def snapshot(self) -> bool:
+        """Whether the rows are recorded as the run's targets (shared rows are not touched)."""
+        return self.action != SHARED and self.rows > 0
 
 
 def policy_exemptions(request: SubjectRequest) -> dict[str, RetentionExemption]:
@@ -148,14 +174,42 @@ def _longer(left: RetentionExemption, right: RetentionExemption) -> bool:
 
 
 def erasure_plan(request: SubjectRequest, *, on: date) -> list[ErasurePlanLine]:
-    """Return, per registered model, the subject's rows and what erasing them on ``on`` does."""
+    """Return, per registered model, the subject's rows and what erasing them on ``on`` does.
+
+    A model's rows may fall in several lines: rows a legal hold on the subject or an account
+    keeps (until released); rows other active users share (left alone); rows an anonymisation
+    changes only in part because records retained under a legal basis refer to them; the rest,
+    as the policy's exemptions or the registry say.
+    """
     exemptions = policy_exemptions(request)
     country = request.organization.country
-    lines = []
-    for registration, rows in registry.for_subject(SubjectIdentity.of_request(request)):
+    identity = SubjectIdentity.of_request(request)
+    lines: list[ErasurePlanLine] = []
+    keeping: list[tuple[Registration, Any]] = []
+    for registration, rows in registry.for_subject(identity):
+        remaining = rows
+        for hold, held in held_rows(registration, request.organization_id):
+            part = remaining.filter(pk__in=held.values("pk"))
+            count = part.count()
+            if count:
+                lines.append(
+                    ErasurePlanLine(
+                        registration, count, PurgeAction.RETAIN, hold.basis, None, part, held=True
+                    )
+                )
+                remaining = remaining.exclude(pk__in=held.values("pk"))
+        shared = registration.shared_rows(identity)
+        if shared is not None:
+            part = remaining.filter(pk__in=shared.values("pk"))
+            count = part.count()
+            if count:
+                lines.append(
+                    ErasurePlanLine(registration, count, SHARED, SHARED_REASON, None, part)
+                )
+            remaining = remaining.exclude(pk__in=shared.values("pk"))
         exemption = exemptions.get(registration.category)
         erasure = registration.erasure
-        count = rows.count()
+        count = remaining.count()
         if exemption is not None:
             period = Period(exemption.period, PeriodUnit(exemption.period_unit))
             line = ErasurePlanLine(
@@ -164,6 +218,7 @@ def erasure_plan(request: SubjectRequest, *, on: date) -> list[ErasurePlanLine]:
                 PurgeAction.RETAIN,
                 exemption.legal_basis,
                 add_period(on, period, country=country),
+                remaining,
             )
         elif erasure.action == ErasureAction.RETAIN and erasure.period is not None:
             line = ErasurePlanLine(
@@ -172,11 +227,38 @@ def erasure_plan(request: SubjectRequest, *, on: date) -> list[ErasurePlanLine]:
                 PurgeAction.RETAIN,
                 erasure.legal_basis,
                 add_period(on, erasure.period, country=country),
+                remaining,
             )
+        elif erasure.kept_fields:
+            keeping.append((registration, remaining))
+            continue
         else:
-            line = ErasurePlanLine(registration, count, erasure.action)
+            line = ErasurePlanLine(registration, count, erasure.action, "", None, remaining)
         lines.append(line)
+    for registration, remaining in keeping:
+        lines.extend(_lines_keeping_fields(registration, remaining, lines))
     return lines
+
+
+def _lines_keeping_fields(
+    registration: Registration, rows: Any, lines: list[ErasurePlanLine]
+) -> list[ErasurePlanLine]:
+    """Split an anonymisation that keeps fields under a legal basis: the rows that records
+    retained under a basis refer to keep those fields; the others are anonymised in full."""
+    referenced = Q(pk__in=[])
+    for line in lines:
+        if line.action != PurgeAction.RETAIN or line.held or not line.rows:
+            continue
+        for child, field_name, _rule in references_to(registration.model):
+            if child is line.registration.model:
+                referenced |= Q(pk__in=line.queryset.values(field_name))
+    kept = rows.filter(referenced)
+    rest = rows.exclude(referenced)
+    basis = registration.erasure.kept_basis
+    return [
+        ErasurePlanLine(registration, kept.count(), PurgeAction.ANONYMISE, basis, None, kept),
+        ErasurePlanLine(registration, rest.count(), PurgeAction.ANONYMISE, "", None, rest),
+    ]
 
 
 def erasure_runs_at(request: SubjectRequest, *, at: datetime) -> datetime:
@@ -225,6 +307,9 @@ def erasure_approve(
             _("The erasure of request %(reference)s was approved already.")
             % {"reference": locked.reference}
         )
+    blocker = relationship_blocker(locked) or minor_blocker(locked)
+    if blocker:
+        raise ErasureRefused(blocker)
     if locked.status not in APPROVABLE:
         raise ErasureRefused(
             _("An erasure cannot be approved while request %(reference)s is “%(status)s”.")
@@ -262,9 +347,7 @@ def erasure_approve(
         grace_days=int(settings.ERASURE_GRACE_DAYS),
         deadline=locked.effective_due_at.isoformat() if locked.effective_due_at else None,
     )
-    send_erasure_email = job("erasure.send_erasure_email")
-
-    transaction.on_commit(partial(send_erasure_email.delay, schedule.pk, "scheduled"))
+    enqueue("erasure.send_erasure_email", schedule.pk, "scheduled")
     request.refresh_from_db()
     return schedule
 
@@ -342,7 +425,11 @@ def _snapshot_across(run: PurgeRun, line: ErasurePlanLine, keys: Any) -> None:
 
 def _refuse_read_only(plan: list[ErasurePlanLine]) -> None:
     for line in plan:
-        if line.rows and line.action != PurgeAction.RETAIN and line.registration.read_only:
+        if (
+            line.rows
+            and line.action not in (PurgeAction.RETAIN, SHARED)
+            and line.registration.read_only
+        ):
             raise ErasureRefused(
                 _(
                     "The system “%(system)s” is read-only (export only): the tracker may not "
@@ -381,6 +468,9 @@ def erasure_start(*, schedule_id: int, at: datetime | None = None) -> PurgeRun |
             return None
         if request.status != RequestStatus.IN_PROGRESS:
             return None
+        blocker = relationship_blocker(request)
+        if blocker:
+            raise ErasureRefused(blocker)
         day = timezone.localdate(now, timezone=request.organization.tz)
         plan = erasure_plan(request, on=day)
         _refuse_read_only(plan)
@@ -402,20 +492,21 @@ def erasure_start(*, schedule_id: int, at: datetime | None = None) -> PurgeRun |
                     "until": line.retained_until.isoformat() if line.retained_until else None,
                 }
                 for line in plan
-                if line.action == PurgeAction.RETAIN and line.rows
+                if line.action in (PurgeAction.RETAIN, SHARED) and line.rows
             ],
         )
-        identity = SubjectIdentity.of_request(request)
         specs = []
         for line in plan:
-            if not line.rows:
+            if not line.snapshot:
                 continue
-            _snapshot(run, line, line.registration.rows(identity))
+            _snapshot(run, line, line.queryset)
             if line.action != PurgeAction.RETAIN:
                 position = 2 * order[line.registration.model]
                 if line.action == PurgeAction.ANONYMISE:
                     position += 1
-                specs.append(StepSpec(position, line.label, line.action))
+                specs.append(
+                    StepSpec(position, line.label, line.action, legal_basis=line.legal_basis)
+                )
         steps_create(run, specs)
         ErasureSchedule.objects.filter(pk=schedule.pk).update(
             status=ErasureStatus.RUNNING, started_at=now, run=run, waiting_reason=""

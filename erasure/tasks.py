@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from erasure import emails, services
+from outbox.api import once
 from requests_app.jobs import EMAIL_RETRY
 
 logger = logging.getLogger(__name__)
@@ -23,4 +24,5 @@ def execute_due_erasures() -> int:
 @shared_task(name="erasure.send_erasure_email", **EMAIL_RETRY)
 def send_erasure_email(schedule_id: int, kind: str) -> bool:
     """Tell the subject when their erasure runs, or send its certificate; mail failures retry."""
-    return emails.erasure_email_send(schedule_id=schedule_id, kind=kind)
+    with once() as first:
+        return first and emails.erasure_email_send(schedule_id=schedule_id, kind=kind)

@@ -32,7 +32,7 @@ import shutil
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import IO, Any
@@ -46,7 +46,10 @@ from django.utils import timezone, translation
 
 from exports.events import export_event
 from exports.models import ExportKind, ExportPackage, ExportStatus
+from exports.sources import outside_systems, package_ready
 from exports.statements import policy_statements
+from outbox import heartbeat
+from outbox.heartbeat import Heartbeat, WorkTakenOver
 from policies.models import DataCategory
 from requests_app.audit import Actor
 from subject_data.records import (
@@ -75,8 +78,8 @@ def export_storage() -> Storage:
 
 
 def stall_after() -> timedelta:
-    """How long after its start a build must be over: the task's hard time limit kills it sooner."""
-    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    """How long a build may go without a heartbeat before it is thought dead (its worker gone)."""
+    return heartbeat.stall_after()
 
 
 def is_local(storage: Storage) -> bool:
@@ -229,7 +232,11 @@ class ArchiveWriter:
             portable_only=package.is_portability, organization_id=self.request.organization_id
         )
         self.chunk_size: int = settings.EXPORT_CHUNK_SIZE
+        # Called between batches: raises when another attempt took the build over.
+        self.alive: Callable[[], None] = lambda: None
         self.result = BuildResult()
+        # Systems outside the engine and their answers (``exports.sources``).
+        self.outside = outside_systems(self.request)
         self._json = json.JSONEncoder(
             ensure_ascii=False, separators=(",", ":"), check_circular=False, allow_nan=False
         )
@@ -264,6 +271,14 @@ class ArchiveWriter:
                 spool.seek(0)
                 with _entry(archive, name, self.result, at=self.local_time) as out:
                     shutil.copyfileobj(spool, out, COPY_BLOCK)
+            for system in self.outside:
+                if system.open_answer is None:
+                    continue
+                with (
+                    system.open_answer() as answer,
+                    _entry(archive, system.file, self.result, at=self.local_time) as out,
+                ):
+                    shutil.copyfileobj(answer, out, COPY_BLOCK)
             with _entry(archive, "summary.html", self.result, at=self.local_time) as out:
                 out.write_text(self._summary())
             # The manifest is last: it lists the size and hash of every file before it.
@@ -304,6 +319,7 @@ class ArchiveWriter:
             rows = registration.rows(self.identity)
             with _system_snapshot(rows.db):
                 for batch in writer.batches(rows, self.chunk_size):
+                    self.alive()
                     out.write_text(separator + batch.json)
                     separator = ",\n"
                     spool.write(batch.csv.encode("utf-8"))
@@ -354,6 +370,8 @@ class ArchiveWriter:
             "generated_local": self.generated_at.astimezone(organization.tz),
             "categories": self._category_rows(),
             "total_rows": self.result.total_rows,
+            "engine_systems": [found["name"] for found in self._systems()],
+            "outside_systems": self.outside,
             "schema_url": schema_url(),
             "is_access": self.package.kind == ExportKind.ACCESS,
             **self._statements_context(),
@@ -403,6 +421,9 @@ class ArchiveWriter:
             },
             "data_schema": schema_url(),
             "systems": self._systems(),
+            # Systems outside the engine: each with its task's status (done, nothing found,
+            # closed by an officer with the reason...) and its answer file in this package.
+            "outside_systems": [system.manifest() for system in self.outside],
             "categories": self._category_rows(),
             "csv": {
                 "formula_guard": FORMULA_GUARD,
@@ -442,10 +463,11 @@ def _claim(package_id: int, now: datetime) -> tuple[ExportPackage, str] | None:
         )
         if package is None:
             return None
+        alive_at = package.heartbeat_at or package.started_at
         stalled = (
             package.status == ExportStatus.BUILDING
-            and package.started_at is not None
-            and package.started_at <= now - stall_after()
+            and alive_at is not None
+            and alive_at <= now - stall_after()
         )
         retryable = package.status == ExportStatus.FAILED and package.attempts < MAX_ATTEMPTS
         if not (package.status == ExportStatus.QUEUED or retryable or stalled):
@@ -453,9 +475,11 @@ def _claim(package_id: int, now: datetime) -> tuple[ExportPackage, str] | None:
         previous = package.partial_path
         package.status = ExportStatus.BUILDING
         package.attempts = F("attempts") + 1
-        package.started_at = now
+        package.started_at = package.heartbeat_at = now
         package.partial_path = partial
-        package.save(update_fields=["status", "attempts", "started_at", "partial_path"])
+        package.save(
+            update_fields=["status", "attempts", "started_at", "heartbeat_at", "partial_path"]
+        )
         package.refresh_from_db(fields=["attempts"])
         if previous:
             transaction.on_commit(lambda: _delete_attempt_files(storage, previous))
@@ -530,10 +554,19 @@ def export_build(*, package_id: int, at: datetime | None = None) -> ExportPackag
     package, partial = claimed
     storage = export_storage()
     generated_at = timezone.now()
+    this_attempt = ExportPackage.objects.filter(
+        pk=package.pk, status=ExportStatus.BUILDING, attempts=package.attempts
+    )
     try:
-        with _open_for_writing(storage, partial) as sink:
-            result = ArchiveWriter(package, generated_at=generated_at).write(sink)
+        with Heartbeat(this_attempt) as alive, _open_for_writing(storage, partial) as sink:
+            writer = ArchiveWriter(package, generated_at=generated_at)
+            writer.alive = alive.check
+            result = writer.write(sink)
         final = _publish(storage, partial)
+    except WorkTakenOver:
+        # This worker was thought dead and another attempt builds now: leave the work to it.
+        _delete_attempt_files(storage, partial)
+        return None
     except BaseException as exc:
         _delete_attempt_files(storage, partial)
         _record_failure(package, exc, timezone.now())
@@ -573,5 +606,7 @@ def _record_ready(package: ExportPackage, final: str, result: BuildResult) -> Ex
             ),
             data={"rows": result.row_counts(), "size": result.size, "sha256": result.sha256},
         )
+        models = dict(result.models)
+        transaction.on_commit(lambda: package_ready(package, models))
     package.refresh_from_db()
     return package

@@ -45,10 +45,12 @@ from exports.models import (
     ExportPackage,
     ExportStatus,
 )
+from exports.sources import export_blockers
+from outbox.api import enqueue
 from policies.models import RequestType
 from requests_app.audit import Actor, event_append
-from requests_app.jobs import job
 from requests_app.models import EventKind, RequestStatus, SubjectRequest
+from requests_app.representation import relationship_blocker
 from requests_app.verification import MAX_TOKEN_LENGTH, InvalidLink, status_request, token_hash
 
 logger = logging.getLogger(__name__)
@@ -85,9 +87,7 @@ def _conditional(package: ExportPackage, *, from_statuses: tuple[str, ...], **va
 
 
 def _enqueue_build(package_id: int) -> None:
-    build_export = job("exports.build_export")
-
-    transaction.on_commit(partial(build_export.delay, package_id))
+    enqueue("exports.build_export", package_id)
 
 
 # --- Staff ----------------------------------------------------------------------------------------
@@ -108,6 +108,16 @@ def export_create(
         raise ExportRefused(
             _("Request %(reference)s is “%(status)s”: only a confirmed, open request is exported.")
             % {"reference": request.reference, "status": request.get_status_display()}
+        )
+    blocker = relationship_blocker(request)
+    if blocker:
+        raise ExportRefused(blocker)
+    waiting = export_blockers(request)
+    if waiting:
+        # Built now, the package would silently lack what these systems are still searching.
+        raise ExportRefused(
+            _("Request %(reference)s is waiting for systems: %(waiting)s")
+            % {"reference": request.reference, "waiting": " ".join(waiting)}
         )
     try:
         with transaction.atomic():
@@ -184,6 +194,9 @@ def export_deliver(
             _("Request %(reference)s is “%(status)s”: its export can no longer be delivered.")
             % {"reference": request.reference, "status": request.get_status_display()}
         )
+    blocker = relationship_blocker(request)
+    if blocker:
+        raise ExportRefused(blocker)
     expires_at = now + timedelta(days=settings.EXPORT_LINK_DAYS)
     _conditional(
         package,
@@ -206,9 +219,7 @@ def export_deliver(
         public_note=public_note,
         data={"link_expires_at": expires_at.isoformat()},
     )
-    send_export_email = job("exports.send_export_email")
-
-    transaction.on_commit(partial(send_export_email.delay, package.pk))
+    enqueue("exports.send_export_email", package.pk)
     return package
 
 
@@ -420,7 +431,7 @@ def export_files_delete(*, at: datetime | None = None) -> int:
 
 
 def exports_recover_stalled(*, at: datetime | None = None) -> int:
-    """Find builds whose worker died (building past the task's hard time limit); return how many.
+    """Find builds whose worker died (no heartbeat for ``WORK_STALL_MINUTES``); return how many.
 
     Each one's partial file is deleted; it is queued again while it has attempts left, and marked
     failed with the reason otherwise, so staff see it and can re-run it.
@@ -428,9 +439,10 @@ def exports_recover_stalled(*, at: datetime | None = None) -> int:
     now = at or timezone.now()
     storage = export_storage()
     recovered = 0
-    stalled = ExportPackage.objects.filter(
-        status=ExportStatus.BUILDING, started_at__lte=now - stall_after()
+    quiet = Q(heartbeat_at__lte=now - stall_after()) | Q(
+        heartbeat_at__isnull=True, started_at__lte=now - stall_after()
     )
+    stalled = ExportPackage.objects.filter(quiet, status=ExportStatus.BUILDING)
     for package in stalled.select_related("request").iterator(chunk_size=100):
         retry = package.attempts < MAX_ATTEMPTS
         reason = (
@@ -439,8 +451,9 @@ def exports_recover_stalled(*, at: datetime | None = None) -> int:
         )
         with transaction.atomic():
             if (
+                # Still quiet: a heartbeat since the query means the worker lives after all.
                 ExportPackage.objects.filter(
-                    pk=package.pk, status=ExportStatus.BUILDING, attempts=package.attempts
+                    quiet, pk=package.pk, status=ExportStatus.BUILDING, attempts=package.attempts
                 ).update(
                     status=ExportStatus.QUEUED if retry else ExportStatus.FAILED,
                     failure=reason,

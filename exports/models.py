@@ -66,6 +66,8 @@ class ExportPackage(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(_("build attempts"), default=0)
     started_at = models.DateTimeField(_("last attempt started at"), null=True, blank=True)
+    # Moved every 30 s while an attempt builds; quiet for WORK_STALL_MINUTES, the worker is gone.
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
     built_at = models.DateTimeField(_("built at"), null=True, blank=True)
     failure = models.TextField(
         _("why the last attempt failed"), blank=True, help_text=_("Shown to staff only.")

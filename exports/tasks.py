@@ -12,6 +12,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from exports import build, delivery
+from outbox.api import once
 from requests_app.jobs import EMAIL_RETRY
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,17 @@ def build_export(package_id: int) -> int | None:
 @shared_task(name="exports.send_export_email", **EMAIL_RETRY)
 def send_export_email(package_id: int) -> bool:
     """Email the subject a link to their delivered export package."""
-    return delivery.export_email_send(package_id=package_id)
+    with once() as first:
+        return first and delivery.export_email_send(package_id=package_id)
+
+
+@shared_task(name="exports.resume_stalled_builds")
+def resume_stalled_builds() -> int:
+    """Queue again the builds whose heartbeat stopped (their worker died); return how many."""
+    recovered = delivery.exports_recover_stalled()
+    if recovered:
+        logger.info("%d stalled export builds recovered", recovered)
+    return recovered
 
 
 @shared_task(name="exports.delete_expired_exports")

@@ -19,7 +19,6 @@ import logging
 import urllib.error
 import urllib.request
 from datetime import datetime
-from functools import partial
 from http.client import HTTPException
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,7 +37,7 @@ from opendsr.models import (
 )
 from opendsr.serializers import CallbackBodySerializer, compact_json
 from opendsr.signing import signature_headers
-from requests_app.jobs import job
+from outbox.api import enqueue
 from requests_app.models import RequestEvent
 
 logger = logging.getLogger(__name__)
@@ -71,8 +70,6 @@ def callbacks_dispatch(*, request_id: int | None = None, at: datetime | None = N
 
 @transaction.atomic
 def _report(*, pk: int, reported: str, current: str, urls: list[str], at: datetime) -> int:
-    deliver_status_callback = job("opendsr.deliver_status_callback")
-
     claimed = OpenDSRRequest.objects.filter(pk=pk, reported_status=reported).update(
         reported_status=current
     )
@@ -83,7 +80,7 @@ def _report(*, pk: int, reported: str, current: str, urls: list[str], at: dateti
         for url in urls
     )
     for callback in callbacks:
-        transaction.on_commit(partial(deliver_status_callback.delay, callback.pk))
+        enqueue("opendsr.deliver_status_callback", callback.pk)
     return len(callbacks)
 
 
@@ -180,6 +177,4 @@ def _status_changed(
         return
     request_id = instance.request_id
     if OpenDSRRequest.objects.filter(request_id=request_id).exists():
-        dispatch_status_callbacks = job("opendsr.dispatch_status_callbacks")
-
-        transaction.on_commit(partial(dispatch_status_callbacks.delay, request_id))
+        enqueue("opendsr.dispatch_status_callbacks", request_id)

@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets, unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import ForeignKey, QuerySet, URLField
 from django.forms import ModelChoiceField
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -26,17 +26,24 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from policies import selectors
-from policies.forms import VersionCompareForm
+from policies.forms import NewDraftForm, PublishForm, VersionCompareForm
 from policies.models import (
     Organization,
     Policy,
+    PolicyPublication,
     PolicyVersion,
     PublishedVersionFrozen,
     RequestTypeRule,
     RetentionExemption,
     RetentionRule,
 )
-from policies.services import policy_version_publish
+from policies.services import (
+    PromisesDropped,
+    policy_version_draft,
+    policy_version_publish,
+    promises_dropped,
+    version_followed,
+)
 
 
 def _local_datetime(version: PolicyVersion, moment: Any) -> str:
@@ -187,7 +194,8 @@ class RequestTypeRuleInline(FrozenInlineMixin, admin.StackedInline):
         ("request_type", "offered"),
         ("response_period", "response_unit", "clock_starts", "pauses_while_on_hold"),
         ("max_extension", "extension_unit", "extension_notice_required"),
-        "identity_verification_required",
+        ("extension_source", "extension_note"),
+        ("identity_verification_required", "applies_on_confirmation"),
         ("source", "source_quote"),
     )
 
@@ -236,6 +244,7 @@ class PolicyVersionAdmin(FrozenWithVersionAdmin):
         "policy",
         "version_label",
         "language",
+        "significant",
         "text",
         "text_sha256",
         "published_at",
@@ -282,9 +291,22 @@ class PolicyVersionAdmin(FrozenWithVersionAdmin):
 
     # Publishing -------------------------------------------------------------------------------
 
-    def _publish(self, request: HttpRequest, version: PolicyVersion) -> bool:
+    def _publish(self, request: HttpRequest, version: PolicyVersion, reason: str = "") -> bool:
         try:
-            version = policy_version_publish(version=version)
+            version = policy_version_publish(
+                version=version, published_by=request.user.get_username(), reason=reason
+            )
+        except PromisesDropped as error:
+            self.message_user(
+                request,
+                gettext(
+                    "%(version)s was not published: it drops %(what)s. Publish it from its own "
+                    "page, with the reason."
+                )
+                % {"version": version, "what": "; ".join(d.description for d in error.dropped)},
+                messages.ERROR,
+            )
+            return False
         except PublishedVersionFrozen:
             self.message_user(
                 request,
@@ -300,13 +322,38 @@ class PolicyVersionAdmin(FrozenWithVersionAdmin):
             % {"version": version, "effective": _local_datetime(version, version.effective_at)},
             messages.SUCCESS,
         )
+        if version.significant:
+            self.message_user(
+                request,
+                gettext(
+                    "It is marked significant: subjects with an open request and the account "
+                    "contacts are being emailed, once each."
+                ),
+                messages.INFO,
+            )
         return True
 
     def _confirmation(
-        self, request: HttpRequest, versions: list[PolicyVersion], *, from_action: bool
+        self,
+        request: HttpRequest,
+        versions: list[PolicyVersion],
+        *,
+        from_action: bool,
+        form: PublishForm | None = None,
     ) -> TemplateResponse:
         now = timezone.now()
+        single = versions[0] if len(versions) == 1 and not versions[0].is_published else None
+        comparison, dropped = None, []
+        if single is not None:
+            followed = version_followed(single)
+            if followed is not None:
+                comparison = selectors.version_comparison(left_pk=followed.pk, right_pk=single.pk)
+            dropped = promises_dropped(single)
         context = {
+            "comparison": comparison,
+            "dropped": dropped,
+            "publish_form": form or PublishForm(dropped=bool(dropped)),
+            "significant": [v for v in versions if v.significant and not v.is_published],
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": gettext("Publish policy versions?"),
@@ -330,8 +377,10 @@ class PolicyVersionAdmin(FrozenWithVersionAdmin):
         versions = list(queryset.select_related("policy__organization").order_by("pk"))
         if request.POST.get("post") != "yes":
             return self._confirmation(request, versions, from_action=True)
+        # The confirmation page asks for a reason only when it shows a single draft.
+        reason = str(request.POST.get("reason", "")) if len(versions) == 1 else ""
         for version in versions:
-            self._publish(request, version)
+            self._publish(request, version, reason=reason)
         return None
 
     def publish_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -350,9 +399,55 @@ class PolicyVersionAdmin(FrozenWithVersionAdmin):
             )
             return HttpResponseRedirect(change_url)
         if request.method == "POST" and request.POST.get("post") == "yes":
-            self._publish(request, version)
-            return HttpResponseRedirect(change_url)
+            form = PublishForm(request.POST, dropped=bool(promises_dropped(version)))
+            if form.is_valid():
+                self._publish(request, version, reason=form.cleaned_data.get("reason", ""))
+                return HttpResponseRedirect(change_url)
+            return self._confirmation(request, [version], from_action=False, form=form)
         return self._confirmation(request, [version], from_action=False)
+
+    # A new draft ------------------------------------------------------------------------------
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """A new version starts as a copy of the newest published one (text, rules, exemptions):
+        ask only for its policy and label, then open the copy to edit."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = NewDraftForm(request.POST or None, initial={"policy": request.GET.get("policy")})
+        if request.method == "POST" and form.is_valid():
+            try:
+                draft = policy_version_draft(
+                    policy=form.cleaned_data["policy"],
+                    version_label=form.cleaned_data["version_label"],
+                )
+            except ValidationError as error:
+                for field, problems in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, problems)
+            else:
+                self.log_addition(
+                    request, draft, gettext("Draft copied from the version in force.")
+                )
+                self.message_user(
+                    request,
+                    gettext(
+                        "%(version)s is a draft copied from the newest published version, with "
+                        "its rights and retention rules. Edit it, then publish it."
+                    )
+                    % {"version": draft},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:policies_policyversion_change", args=[draft.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("New policy version"),
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/policies/policyversion/new_draft.html", context)
 
     # Comparing --------------------------------------------------------------------------------
 
@@ -436,3 +531,35 @@ class RetentionRuleAdmin(FrozenWithVersionAdmin):
                 published_at__isnull=True
             ).select_related("policy__organization")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(PolicyPublication)
+class PolicyPublicationAdmin(admin.ModelAdmin):
+    """Who published each version, and what it dropped and why: read-only."""
+
+    list_display = ("version", "published_at", "published_by", "significant", "dropped_count")
+    list_filter = ("version__policy__organization", "significant")
+    list_select_related = ("version__policy__organization",)
+    fields = (
+        "version",
+        "follows",
+        "published_at",
+        "published_by",
+        "significant",
+        "dropped",
+        "reason",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("promises dropped"))
+    def dropped_count(self, publication: PolicyPublication) -> int:
+        return len(publication.dropped)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

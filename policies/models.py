@@ -154,6 +154,14 @@ class PolicyVersion(models.Model):
     text_sha256 = models.CharField(_("SHA-256 of the text"), max_length=64, editable=False)
     published_at = models.DateTimeField(_("published at"), null=True, blank=True, editable=False)
     effective_at = models.DateTimeField(_("effective at"), null=True, blank=True, editable=False)
+    significant = models.BooleanField(
+        _("significant change"),
+        default=False,
+        help_text=_(
+            "Publishing a significant version emails every subject with an open request and the "
+            "business's account contacts, once each, with the date it takes effect."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = PolicyVersionQuerySet.as_manager()
@@ -269,8 +277,30 @@ class RequestTypeRule(FrozenWithVersion):
     extension_notice_required = models.BooleanField(
         _("subject must be told of an extension"), default=True
     )
+    # Where the extension comes from, apart from the rule's own source: the texts are mostly
+    # silent on extensions, so the seeds carry a documented default, to be confirmed.
+    extension_source = models.CharField(
+        _("source of the extension"),
+        max_length=10,
+        choices=RuleSource.choices,
+        blank=True,
+        help_text=_("Empty: as the rule's own source."),
+    )
+    extension_note = models.TextField(
+        _("note on the extension"),
+        blank=True,
+        help_text=_("Why this extension was chosen, when it is a default to be confirmed."),
+    )
     identity_verification_required = models.BooleanField(
         _("identity verification required"), default=True
+    )
+    applies_on_confirmation = models.BooleanField(
+        _("takes effect when the subject confirms the address"),
+        default=False,
+        help_text=_(
+            "For a policy that promises this right at any time (unsubscribing): confirming the "
+            "email address applies it, with no staff step and no waiting for the deadline."
+        ),
     )
 
     class Meta:
@@ -285,6 +315,12 @@ class RequestTypeRule(FrozenWithVersion):
 
     def __str__(self) -> str:
         return f"{self.get_request_type_display()}: {self.response_period} {self.response_unit}"
+
+    @property
+    def extension_to_be_confirmed(self) -> bool:
+        """Whether the extension is a business default, not a statement of the policy."""
+        source = self.extension_source or self.source
+        return bool(self.max_extension) and source == RuleSource.DEFAULT
 
 
 class RetentionRule(FrozenWithVersion):
@@ -363,3 +399,90 @@ class RetentionExemption(models.Model):
         ).exists():
             raise PublishedVersionFrozen()
         return super().delete(*args, **kwargs)
+
+
+class PolicyPublication(models.Model):
+    """The record of publishing a version: who, when, what it dropped and why (append-only).
+
+    A version that no longer offers a right, or no longer carries a retention rule, of the
+    version it follows is published only with a reason, kept here beside what it dropped.
+    """
+
+    version = models.OneToOneField(
+        PolicyVersion,
+        on_delete=models.PROTECT,
+        related_name="publication",
+        verbose_name=_("policy version"),
+    )
+    follows = models.ForeignKey(
+        PolicyVersion,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("follows version"),
+    )
+    published_at = models.DateTimeField(_("published at"))
+    published_by = models.CharField(_("published by"), max_length=150)
+    significant = models.BooleanField(_("significant change"), default=False)
+    dropped = models.JSONField(
+        _("promises dropped"),
+        default=list,
+        blank=True,
+        help_text=_("The rights and retention rules of the previous version this one drops."),
+    )
+    reason = models.TextField(_("reason for dropping them"), blank=True)
+
+    class Meta:
+        ordering = ["-published_at", "-pk"]
+        verbose_name = _("policy publication")
+        verbose_name_plural = _("policy publications")
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.published_by})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise PublishedVersionFrozen()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PublishedVersionFrozen()
+
+
+class MinorsAction(models.TextChoices):
+    DELETE_UNLESS_PARENT_CONSENTS = (
+        "delete_unless_consent",
+        _("delete promptly unless a parent or guardian consents"),
+    )
+    DELETE = "delete", _("delete promptly")
+
+
+class MinorsRule(FrozenWithVersion):
+    """What a policy version promises about the data of a child under ``age_below``: the action
+    and the short deadline it is taken within, once an officer has confirmed the subject is one."""
+
+    version = models.OneToOneField(
+        PolicyVersion,
+        on_delete=models.CASCADE,
+        related_name="minors_rule",
+        verbose_name=_("policy version"),
+    )
+    age_below = models.PositiveSmallIntegerField(
+        _("applies under the age of"), validators=[MinValueValidator(1)]
+    )
+    action = models.CharField(_("action"), max_length=25, choices=MinorsAction.choices)
+    response_days = models.PositiveSmallIntegerField(
+        _("within (calendar days)"),
+        default=3,
+        validators=[MinValueValidator(1)],
+        help_text=_("The short deadline of a request about a child: counted from verification."),
+    )
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        verbose_name = _("rule for minors")
+        verbose_name_plural = _("rules for minors")
+
+    def __str__(self) -> str:
+        return f"under {self.age_below}: {self.action} within {self.response_days} days"

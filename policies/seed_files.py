@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from policies.models import (
     ClockStart,
     DataCategory,
+    MinorsAction,
     PeriodUnit,
     PolicyVersion,
     RequestType,
@@ -90,7 +91,10 @@ REQUEST_TYPE_FIELDS = (
     "max_extension",
     "extension_unit",
     "extension_notice_required",
+    "extension_source",
+    "extension_note",
     "identity_verification_required",
+    "applies_on_confirmation",
     "source",
     "source_quote",
 )
@@ -105,6 +109,7 @@ RETENTION_FIELDS = (
     "source_quote",
 )
 EXEMPTION_FIELDS = ("category", "legal_basis", "period", "period_unit", "source")
+MINORS_FIELDS = ("age_below", "action", "response_days", "source", "source_quote", "note")
 
 
 def _values(obj: object, fields: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
@@ -126,7 +131,10 @@ class RequestTypeSpec:
     max_extension: int
     extension_unit: str
     extension_notice_required: bool
+    extension_source: str
+    extension_note: str
     identity_verification_required: bool
+    applies_on_confirmation: bool
     source: str
     source_quote: str
     # A seeds file lists the types the text offers; there is no "not offered" entry.
@@ -169,6 +177,22 @@ class RetentionSpec:
 
 
 @dataclass(frozen=True)
+class MinorsSpec:
+    """The ``[minors]`` table: what the text promises about a child's data."""
+
+    age_below: int
+    action: str
+    response_days: int
+    source: str
+    source_quote: str
+    note: str
+
+    def row(self) -> dict[str, Any]:
+        """Return the field values of the ``MinorsRule`` this table becomes."""
+        return dict(_values(self, MINORS_FIELDS))
+
+
+@dataclass(frozen=True)
 class Seed:
     """One valid seeds file and its text, ready to load."""
 
@@ -185,6 +209,7 @@ class Seed:
     text: str
     request_types: tuple[RequestTypeSpec, ...]
     retention_rules: tuple[RetentionSpec, ...]
+    minors: MinorsSpec | None = None
 
     @property
     def slug(self) -> str:
@@ -206,6 +231,7 @@ class Seed:
                 )
                 for spec in self.retention_rules
             ),
+            minors=_values(self.minors, MINORS_FIELDS) if self.minors else None,
         )
 
 
@@ -217,6 +243,7 @@ class VersionContent:
     language: str
     request_types: frozenset[Any]
     retention_rules: frozenset[Any]
+    minors: Any = None
 
     @classmethod
     def of(cls, version: PolicyVersion) -> VersionContent:
@@ -233,6 +260,11 @@ class VersionContent:
                     frozenset(_values(e, EXEMPTION_FIELDS) for e in rule.exemptions.all()),
                 )
                 for rule in version.retention_rules.prefetch_related("exemptions")
+            ),
+            minors=(
+                _values(version.minors_rule, MINORS_FIELDS)
+                if hasattr(version, "minors_rule")
+                else None
             ),
         )
 
@@ -461,10 +493,34 @@ def _read_request_type(table: _Table, text: str) -> RequestTypeSpec:
         "extension_unit", PeriodUnit.values, default=PeriodUnit.CALENDAR_DAYS
     )
     extension_notice = table.boolean("extension_notice_required", default=True)
+    # Absent: the extension comes from where the rest of the entry does.
+    extension_source = (
+        table.choice("extension_source", RuleSource.values)
+        if "extension_source" in table.data
+        else ""
+    )
+    extension_note = _one_line(table.string("extension_note", max_length=2000, required=False))
     verification = table.boolean("identity_verification_required", default=True)
+    on_confirmation = table.boolean("applies_on_confirmation", default=False)
     # Every offered right must be traceable to the sentence that grants it, even when its
     # response period is a business default.
     source, quote = _provenance(table, text, quote_required=True)
+    if max_extension and (extension_source or source) == RuleSource.DEFAULT:
+        if not extension_note:
+            raise table.fail(
+                "extension_note",
+                _("is required for a default extension: say why and that it is to be confirmed"),
+            )
+        if not extension_notice:
+            raise table.fail(
+                "extension_notice_required",
+                _("a default extension must tell the subject: set it to true"),
+            )
+    if on_confirmation and request_type != RequestType.MARKETING_OPT_OUT:
+        raise table.fail(
+            "applies_on_confirmation",
+            _("only an unsubscribe (marketing_opt_out) takes effect on confirmation"),
+        )
     table.done()
     return RequestTypeSpec(
         request_type=request_type,
@@ -475,7 +531,10 @@ def _read_request_type(table: _Table, text: str) -> RequestTypeSpec:
         max_extension=max_extension,
         extension_unit=extension_unit,
         extension_notice_required=extension_notice,
+        extension_source=extension_source,
+        extension_note=extension_note,
         identity_verification_required=verification,
+        applies_on_confirmation=on_confirmation,
         source=source,
         source_quote=quote,
     )
@@ -527,6 +586,23 @@ def _read_retention_rule(table: _Table, text: str) -> RetentionSpec:
         source=source,
         source_quote=quote,
         exemptions=tuple(sorted(exemptions, key=lambda e: e.category)),
+    )
+
+
+def _read_minors(table: _Table, text: str) -> MinorsSpec:
+    age_below = table.integer("age_below", minimum=1)
+    action = table.choice("action", MinorsAction.values)
+    response_days = table.integer("response_days", minimum=1)
+    note = table.string("note", max_length=2000, required=False)
+    source, quote = _provenance(table, text, quote_required=False)
+    table.done()
+    return MinorsSpec(
+        age_below=age_below,
+        action=action,
+        response_days=response_days,
+        source=source,
+        source_quote=quote,
+        note=_one_line(note),
     )
 
 
@@ -626,6 +702,7 @@ def seed_read(*, path: Path, today: date | None = None) -> Seed:
     _refuse_duplicates(
         root, "retention_rules", [spec.slug for spec in retention_rules], key_name="slug"
     )
+    minors = _read_minors(root.table("minors"), text) if "minors" in root.data else None
     root.done()
 
     return Seed(
@@ -642,6 +719,7 @@ def seed_read(*, path: Path, today: date | None = None) -> Seed:
         text=text,
         request_types=tuple(sorted(request_types, key=lambda s: s.request_type)),
         retention_rules=tuple(sorted(retention_rules, key=lambda s: s.slug)),
+        minors=minors,
     )
 
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from policies.models import (
+    MinorsRule,
     Organization,
     Policy,
     PolicyVersion,
@@ -122,6 +123,8 @@ def _what_changed(old: VersionContent, new: VersionContent) -> list[str]:
         parts.append(_("request types"))
     if old.retention_rules != new.retention_rules:
         parts.append(_("retention rules"))
+    if old.minors != new.minors:
+        parts.append(_("rule for minors"))
     return parts
 
 
@@ -171,7 +174,16 @@ def _version_publish_if_changed(
         rule = RetentionRule.objects.create(version=version, **retention.row())
         for exemption in retention.exemptions:
             RetentionExemption.objects.create(rule=rule, **exemption.row())
-    version = policy_version_publish(version=version, at=published_at)
+    if seed.minors is not None:
+        MinorsRule.objects.create(version=version, **seed.minors.row())
+    # The file is the statement of what the version promises: a right or rule it no longer lists
+    # is dropped on purpose, and the publication record says so.
+    version = policy_version_publish(
+        version=version,
+        at=published_at,
+        published_by="load_seeds",
+        reason=_("The seeds file %(file)s no longer lists them.") % {"file": seed.path.name},
+    )
     if version.published_at is None or version.effective_at is None:
         raise RuntimeError("policy_version_publish left the version without its dates")
 

@@ -142,6 +142,11 @@ class Account(models.Model):
         default=False,
         help_text=_("The merchant agreed to receive marketing messages."),
     )
+    processing_restricted = models.BooleanField(
+        _("processing restricted"),
+        default=False,
+        help_text=_("The owner asked to restrict processing: the data is kept, not used."),
+    )
     # Not auto_now_add: imported and generated accounts carry their real creation time.
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     deleted_at = models.DateTimeField(
@@ -188,6 +193,11 @@ class AccountUser(models.Model):
     # Optional; kept because two policies make promises about minors (not for under-18s; a child
     # under 13 collected by mistake is deleted promptly).
     date_of_birth = models.DateField(_("date of birth"), null=True, blank=True)
+    processing_restricted = models.BooleanField(
+        _("processing restricted"),
+        default=False,
+        help_text=_("The person asked to restrict processing: the data is kept, not used."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:

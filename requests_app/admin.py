@@ -199,7 +199,17 @@ class SubjectRequestAdmin(RequestActionsMixin, RequestReportsMixin, ReadOnlyAdmi
             .get_queryset(request)
             .select_related("organization", "assignee", "rule", "policy_version__policy")
         )
-        return roles.visible_requests(request.user, requests)
+        return roles.visible_requests(request.user, admin_extensions.queue_annotate(requests))
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        # Other apps' queue columns ("waiting for systems") last, so sorting links keep their
+        # column numbers.
+        extra = [column for ext in admin_extensions.extensions() for column in ext.queue_columns]
+        return [*self.list_display, *extra]
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        extra = [found for ext in admin_extensions.extensions() for found in ext.queue_filters]
+        return [*self.list_filter, *extra]
 
     def has_build_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(roles.BUILD_EXPORT)
@@ -248,6 +258,7 @@ class SubjectRequestAdmin(RequestActionsMixin, RequestReportsMixin, ReadOnlyAdmi
                 *self.offered_actions(request, obj),
                 *admin_extensions.staff_links(request.user, obj),
             ]
+            extra["staff_notices"] = admin_extensions.staff_notices(request.user, obj)
             extra["can_view_evidence"] = request.user.has_perm(roles.VIEW_EVIDENCE)
             extra["can_export_evidence"] = request.user.has_perm(roles.EXPORT_EVIDENCE)
         return super().change_view(request, object_id, form_url, extra)

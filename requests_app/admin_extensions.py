@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from django.contrib.admin import AdminSite
     from django.contrib.admin.options import InlineModelAdmin
+    from django.db.models import QuerySet
     from django.urls import URLPattern
 
     from requests_app.models import SubjectRequest
@@ -31,6 +32,13 @@ class RequestAdminExtension:
     urls: Callable[[AdminSite], list[URLPattern]] | None = None
     inlines: Sequence[type[InlineModelAdmin[Any, Any]]] = field(default_factory=tuple)
     actions: Sequence[Callable[..., Any]] = field(default_factory=tuple)
+    # The queue: an annotation of its queryset (one query for the page, whatever the rows), the
+    # columns reading it and the filters on it.
+    queue_annotate: Callable[[QuerySet[SubjectRequest]], QuerySet[SubjectRequest]] | None = None
+    queue_columns: Sequence[Callable[..., Any]] = field(default_factory=tuple)
+    queue_filters: Sequence[Any] = field(default_factory=tuple)
+    # Warnings at the top of a request's page (a request filed by someone else, a legal hold).
+    notices: Callable[[Any, SubjectRequest], list[str]] | None = None
 
 
 _EXTENSIONS: dict[str, RequestAdminExtension] = {}
@@ -61,4 +69,21 @@ def extension_urls(site: AdminSite) -> list[URLPattern]:
         for extension in extensions()
         if extension.urls is not None
         for url in extension.urls(site)
+    ]
+
+
+def queue_annotate(requests: QuerySet[SubjectRequest]) -> QuerySet[SubjectRequest]:
+    for extension in extensions():
+        if extension.queue_annotate is not None:
+            requests = extension.queue_annotate(requests)
+    return requests
+
+
+def staff_notices(user: Any, subject_request: SubjectRequest) -> list[str]:
+    """Every extension's warnings about ``subject_request``, for ``user``."""
+    return [
+        notice
+        for extension in extensions()
+        if extension.notices is not None
+        for notice in extension.notices(user, subject_request)
     ]

@@ -30,12 +30,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage
-from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from outbox.api import enqueue
 from requests_app.audit import Anchor, UnknownAuditKey, audit_key_current, audit_sign, chain_breaks
-from requests_app.jobs import job
 from requests_app.models import SubjectRequest
 from requests_app.roles import AUDITORS
 
@@ -255,7 +254,7 @@ def checkpoint_take(
     name = f"audit-checkpoint-{now:%Y%m%dT%H%M%S%f}Z.json"
     _write_new(checkpoint_directory(), name, _canonical(body))
     if settings.AUDIT_CHECKPOINT_EMAIL:
-        transaction.on_commit(lambda: job("requests_app.send_audit_checkpoint").delay(name))
+        enqueue("requests_app.send_audit_checkpoint", name)
     checkpoint = Checkpoint(
         name=name,
         taken_at=now,

@@ -9,10 +9,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from outbox.api import enqueue
 from policies.deadlines import rule_deadline
 from policies.models import ClockStart, Organization, PolicyVersion, RequestTypeRule
 from requests_app.audit import Actor, event_append
-from requests_app.jobs import job
 from requests_app.models import (
     OPEN_STATUSES,
     EventKind,
@@ -20,6 +20,7 @@ from requests_app.models import (
     RequestStatus,
     SubjectRequest,
 )
+from requests_app.representation import OnBehalf, representation_create
 
 REFERENCE_PREFIX = "DSR"
 
@@ -36,6 +37,8 @@ class SubjectDetails:
     on_behalf_subject_name: str = ""
     description: str = ""
     details: dict[str, Any] | None = None
+    # Whom a request filed for someone else is about (``on_behalf_relationship`` set).
+    on_behalf: OnBehalf | None = None
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,6 @@ def request_submit(
     link if it is not yet confirmed). Both answers look the same on screen, so the form does not
     tell anyone whether an address has a request.
     """
-    send_request_email = job("requests_app.send_request_email")
-
     if rule.version_id != version.pk or not rule.offered:
         raise ValueError(f"rule {rule.pk} is not offered by policy version {version.pk}")
     now = at or timezone.now()
@@ -113,6 +114,7 @@ def request_submit(
                     language=language,
                     at=now,
                 )
+                enqueue("requests_app.send_request_email", request.pk, "verification")
         except IntegrityError:
             existing = open_duplicate(
                 organization=organization, request_type=rule.request_type, email=email
@@ -120,9 +122,11 @@ def request_submit(
             if existing is None:
                 raise
         else:
-            transaction.on_commit(lambda: send_request_email.delay(request.pk, "verification"))
             return SubmitResult(request=request, created=True)
 
+    kind = (
+        "verification" if existing.status == RequestStatus.AWAITING_VERIFICATION else "status_link"
+    )
     with transaction.atomic():
         event_append(
             request=existing,
@@ -131,10 +135,7 @@ def request_submit(
             at=now,
             note="The same email filed this request type again; pointed to this request.",
         )
-    kind = (
-        "verification" if existing.status == RequestStatus.AWAITING_VERIFICATION else "status_link"
-    )
-    transaction.on_commit(lambda: send_request_email.delay(existing.pk, kind))
+        enqueue("requests_app.send_request_email", existing.pk, kind)
     return SubmitResult(request=existing, created=False)
 
 
@@ -174,6 +175,10 @@ def _create(
         clock_started_at=at if rule.clock_starts == ClockStart.RECEIPT else None,
         due_at=due_at,
     )
+    if subject.on_behalf_relationship:
+        representation_create(
+            request=request, on_behalf=subject.on_behalf or OnBehalf(subject_email="")
+        )
     event_append(
         request=request,
         kind=EventKind.SUBMITTED,

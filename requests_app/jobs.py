@@ -1,10 +1,11 @@
-"""Queueing Celery tasks: by name, with one retry policy for every email.
+"""Celery tasks by name, with one retry policy for every email.
 
-A service that queues a task looks it up by its stable name (``job("exports.build_export")``)
-instead of importing the task's module: the task module imports the service it calls, so the
-service importing it back would close a cycle. Each app imports its own ``tasks`` module in
-``AppConfig.ready()``, so every process (web, worker, tests) has every task registered before a
-request can queue one.
+A service queues a task by its stable name through the outbox
+(``outbox.api.enqueue("exports.build_export", package.pk)``, written in its transaction and sent on
+commit) instead of importing the task's module: the task module imports the service it calls, so
+the service importing it back would close a cycle. ``job(name)`` returns a registered task.
+Each app imports its own ``tasks`` module in ``AppConfig.ready()``, so every process (web,
+worker, tests) has every task registered before a request can queue one.
 
 Task names are explicit and stable (``<app>.<task>``); ``LEGACY_NAMES`` maps the names tasks had
 before the apps were split to today's, so messages already waiting in a broker when an install

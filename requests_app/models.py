@@ -453,3 +453,171 @@ class RequestEventImmutable(Exception):
 
     def __init__(self) -> None:
         super().__init__(_("Audit events are append-only: they cannot be changed or deleted."))
+
+
+def _private_storage() -> Any:
+    # The storage the export packages use: never served by URL, only streamed by a view that
+    # checks who asks.
+    from django.core.files.storage import storages
+
+    return storages["exports"]
+
+
+class RelationshipStatus(models.TextChoices):
+    PENDING = "pending", _("Not yet verified")
+    VERIFIED = "verified", _("Verified by an officer")
+    REJECTED = "rejected", _("Rejected by an officer")
+
+
+class Representation(models.Model):
+    """Who a request filed for someone else is about, and the filer's proof of their authority.
+
+    The request's own ``email``, ``name`` and ``phone`` are the filer's: the filer controls that
+    address, confirms it and gets every email. The data the request acts on is found through the
+    subject's identifiers here, and only once an officer has verified the relationship.
+    """
+
+    request = models.OneToOneField(
+        SubjectRequest,
+        on_delete=models.CASCADE,
+        related_name="representation",
+        verbose_name=_("subject request"),
+    )
+    subject_email = models.EmailField(
+        _("email of the person the request is about"), max_length=254, blank=True
+    )
+    subject_phone = models.CharField(_("their phone"), max_length=32, blank=True)
+    subject_account_identifier = models.CharField(
+        _("their account identifier"), max_length=100, blank=True
+    )
+    subject_date_of_birth = models.DateField(_("their date of birth"), null=True, blank=True)
+    authorisation = models.FileField(
+        _("authorisation"),
+        storage=_private_storage,
+        upload_to="authorisations/%Y/%m/",
+        max_length=300,
+        blank=True,
+    )
+    authorisation_name = models.CharField(_("file name given"), max_length=200, blank=True)
+    authorisation_type = models.CharField(_("file type"), max_length=100, blank=True)
+    authorisation_size = models.PositiveIntegerField(_("file size (bytes)"), default=0)
+    status = models.CharField(
+        _("relationship"),
+        max_length=10,
+        choices=RelationshipStatus.choices,
+        default=RelationshipStatus.PENDING,
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_reason = models.TextField(_("reason"), max_length=2000, blank=True)
+
+    class Meta:
+        verbose_name = _("request for someone else")
+        verbose_name_plural = _("requests for someone else")
+        permissions = [
+            (
+                "verify_relationship",
+                _("Can verify the relationship of someone who files for another person"),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=RelationshipStatus.values),
+                name="representation_known_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}: {self.get_status_display()}"
+
+    @property
+    def is_verified(self) -> bool:
+        return self.status == RelationshipStatus.VERIFIED
+
+
+class LegalHold(models.Model):
+    """A legal hold on one subject (their email) or one account: nothing of theirs is erased or
+    purged until an officer releases it, with a reason (litigation, a regulator's inquiry)."""
+
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="legal_holds",
+        verbose_name=_("organisation"),
+    )
+    subject_email = models.EmailField(_("subject's email"), max_length=254, blank=True)
+    account_identifier = models.CharField(_("account"), max_length=100, blank=True)
+    request = models.ForeignKey(
+        SubjectRequest,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="legal_holds",
+        verbose_name=_("placed from request"),
+    )
+    reason = models.TextField(_("reason"), max_length=2000)
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("placed by"),
+    )
+    placed_at = models.DateTimeField(_("placed at"))
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("released by"),
+    )
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    release_reason = models.TextField(_("reason for release"), max_length=2000, blank=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-pk"]
+        verbose_name = _("legal hold")
+        verbose_name_plural = _("legal holds")
+        permissions = [
+            ("place_legal_hold", _("Can place and release a legal hold on a subject or account")),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(subject_email="", account_identifier=""),
+                name="legal_hold_names_subject_or_account",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(released_at__isnull=True) | ~models.Q(release_reason=""),
+                name="legal_hold_release_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["organization", "subject_email"],
+                name="legal_hold_active_subject",
+                condition=models.Q(released_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject_email or self.account_identifier
+
+    @property
+    def is_active(self) -> bool:
+        return self.released_at is None
+
+    @property
+    def basis(self) -> str:
+        """How erasure and purge evidence name the rows this hold keeps (and find them again
+        when it is released)."""
+        return f"{LEGAL_HOLD_BASIS_PREFIX}{self.pk}: {self.reason}"[:300]
+
+
+LEGAL_HOLD_BASIS_PREFIX = "Legal hold #"

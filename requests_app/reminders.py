@@ -28,10 +28,10 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from outbox.api import enqueue
 from requests_app import roles
 from requests_app.audit import Actor, event_append
 from requests_app.emails import absolute_url, build_message
-from requests_app.jobs import job
 from requests_app.models import (
     OPEN_STATUSES,
     EventKind,
@@ -117,10 +117,7 @@ def reminder_claim(
         at=at,
         data={"threshold": threshold, "deadline": deadline.isoformat(), "to": to, "cc": cc},
     )
-    send_staff_reminder = job("requests_app.send_staff_reminder")
-
-    event_id = event.pk
-    transaction.on_commit(lambda: send_staff_reminder.delay(event_id))
+    enqueue("requests_app.send_staff_reminder", event.pk)
     return event
 
 

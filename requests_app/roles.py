@@ -12,7 +12,8 @@ to carry it out, so what is not offered is also refused when forced.
 - **Privacy officers** see and work every request, assign to anyone, extend, reject, approve
   erasures, build, re-run, discard and deliver export packages, manage retention settings, see
   metrics and the evidence record; they add systems (external databases) and give them data maps.
-  They see failed staff log-ins and lift lockouts, and see staff API tokens and revoke them
+  They see failed staff log-ins and lift lockouts, see staff API tokens and revoke them, and
+  see staff members' authenticator devices and remove a lost one
   (issuing a token stays with superusers: it acts as its user).
 - **Auditors** read everything, export packages and their downloads and systems and their data
   maps included, failed staff log-ins and API tokens, and view and download evidence records;
@@ -53,6 +54,8 @@ VIEW_EVIDENCE = "requests_app.view_evidence"
 EXPORT_EVIDENCE = "requests_app.export_evidence"
 MANAGE_RETENTION = "requests_app.manage_retention"
 VIEW_METRICS = "requests_app.view_metrics"
+VERIFY_RELATIONSHIP = "requests_app.verify_relationship"
+PLACE_LEGAL_HOLD = "requests_app.place_legal_hold"
 # Building covers re-running a failed build and discarding a package; delivering is its own step.
 BUILD_EXPORT = "exports.add_exportpackage"
 DELIVER_EXPORT = "exports.deliver_exportpackage"
@@ -70,10 +73,18 @@ _POLICY_READING = frozenset(
 _REQUEST_READING = frozenset({"requests_app.view_subjectrequest", "requests_app.view_requestevent"})
 _EXPORT_READING = frozenset({"exports.view_exportpackage", "exports.view_exportdownload"})
 _SYSTEM_READING = frozenset({"systems.view_system", "systems.view_datamapversion"})
-_SIGN_IN_READING = frozenset({"staff_auth.view_failedlogin", "staff_auth.view_apitoken"})
+# Everyone who works on requests sees their systems' tasks; officers retry, reassign and close them.
+TASK_READING = "systems.view_systemtask"
+MANAGE_TASKS = "systems.change_systemtask"
+_SIGN_IN_READING = frozenset(
+    {"staff_auth.view_failedlogin", "staff_auth.view_apitoken", "otp_totp.view_totpdevice"}
+)
+# The record of consent withdrawn and restrictions (effects), and of policy announcements.
+_EFFECT_READING = frozenset({"effects.view_consentchange", "announcements.view_announcement"})
+LIFT_RESTRICTION = "effects.lift_restriction"
 
 ROLES: dict[str, frozenset[str]] = {
-    AGENTS: _REQUEST_READING | _EXPORT_READING | _POLICY_READING | {PROCESS},
+    AGENTS: _REQUEST_READING | _EXPORT_READING | _POLICY_READING | {PROCESS, TASK_READING},
     OFFICERS: _REQUEST_READING
     | _EXPORT_READING
     | _POLICY_READING
@@ -90,6 +101,8 @@ ROLES: dict[str, frozenset[str]] = {
         VIEW_METRICS,
         BUILD_EXPORT,
         DELIVER_EXPORT,
+        VERIFY_RELATIONSHIP,
+        PLACE_LEGAL_HOLD,
         "policies.add_retentionrule",
         "policies.change_retentionrule",
         "policies.delete_retentionrule",
@@ -99,18 +112,25 @@ ROLES: dict[str, frozenset[str]] = {
         "systems.add_system",
         "systems.change_system",
         "systems.add_datamapversion",
+        TASK_READING,
+        MANAGE_TASKS,
         # Lifting a lockout deletes its failed log-ins; revoking a token deletes it.
         "staff_auth.delete_failedlogin",
         "staff_auth.delete_apitoken",
+        # Removing a lost authenticator makes its owner set up a new one.
+        "otp_totp.delete_totpdevice",
+        LIFT_RESTRICTION,
     }
     | _SYSTEM_READING
-    | _SIGN_IN_READING,
+    | _SIGN_IN_READING
+    | _EFFECT_READING,
     AUDITORS: _REQUEST_READING
     | _EXPORT_READING
     | _POLICY_READING
     | _SYSTEM_READING
     | _SIGN_IN_READING
-    | {VIEW_ALL, VIEW_EVIDENCE, EXPORT_EVIDENCE, VIEW_METRICS},
+    | _EFFECT_READING
+    | {VIEW_ALL, VIEW_EVIDENCE, EXPORT_EVIDENCE, VIEW_METRICS, TASK_READING},
 }
 
 # The permission each staff action needs, on top of being allowed to work on the request.

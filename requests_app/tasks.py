@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from outbox.api import once
 from requests_app import checkpoints, emails, reminders, verification
 from requests_app.jobs import EMAIL_RETRY
 
@@ -15,13 +16,19 @@ logger = logging.getLogger(__name__)
 @shared_task(name="requests_app.send_request_email", **EMAIL_RETRY)
 def send_request_email(request_id: int, kind: str, event_id: int | None = None) -> bool:
     """Send one email about a request; mail server failures are retried with backoff."""
-    return emails.request_email_send(request_id=request_id, kind=kind, event_id=event_id)
+    with once() as first:
+        return first and emails.request_email_send(
+            request_id=request_id, kind=kind, event_id=event_id
+        )
 
 
 @shared_task(name="requests_app.send_new_links")
 def send_new_links(organization_id: int, email: str) -> int:
     """Email fresh links to the address's requests with the organisation, within its limit."""
-    return verification.links_resend_limited(organization_id=organization_id, email=email)
+    with once() as first:
+        if not first:
+            return 0
+        return verification.links_resend_limited(organization_id=organization_id, email=email)
 
 
 @shared_task(name="requests_app.expire_unverified_requests")
@@ -51,13 +58,15 @@ def send_deadline_reminders() -> int:
 @shared_task(name="requests_app.send_staff_reminder", **EMAIL_RETRY)
 def send_staff_reminder(event_id: int) -> bool:
     """Send the staff reminder recorded as ``event_id``; mail server failures are retried."""
-    return reminders.reminder_email_send(event_id=event_id)
+    with once() as first:
+        return first and reminders.reminder_email_send(event_id=event_id)
 
 
 @shared_task(name="requests_app.send_extension_notice", **EMAIL_RETRY)
 def send_extension_notice(request_id: int, event_id: int) -> bool:
     """Tell the subject their deadline was extended; mail server failures are retried."""
-    return reminders.extension_notice_send(request_id=request_id, event_id=event_id)
+    with once() as first:
+        return first and reminders.extension_notice_send(request_id=request_id, event_id=event_id)
 
 
 # --- Audit checkpoints --------------------------------------------------------------------------
@@ -76,4 +85,5 @@ def take_audit_checkpoint() -> str:
 @shared_task(name="requests_app.send_audit_checkpoint", **EMAIL_RETRY)
 def send_audit_checkpoint(name: str) -> bool:
     """Mail the checkpoint file ``name`` to the auditors; mail server failures are retried."""
-    return checkpoints.checkpoint_email_send(name=name)
+    with once() as first:
+        return first and checkpoints.checkpoint_email_send(name=name)

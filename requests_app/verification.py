@@ -12,15 +12,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from outbox.api import enqueue
 from policies.models import Organization
-from requests_app.jobs import job
 from requests_app.limits import limit_count
 from requests_app.models import (
     OPEN_STATUSES,
@@ -118,8 +117,6 @@ def links_resend(*, organization: Organization, email: str, at: datetime | None 
     closed within the last ``STATUS_LINK_DAYS`` days, a new status link. Return how many emails
     were queued; the caller must not show it, so the answer reveals nothing.
     """
-    send_request_email = job("requests_app.send_request_email")
-
     now = at or timezone.now()
     recently_closed = Q(
         closed_at__gte=now - timedelta(days=settings.STATUS_LINK_DAYS), verified_at__isnull=False
@@ -131,7 +128,7 @@ def links_resend(*, organization: Organization, email: str, at: datetime | None 
     )
     for pk, status in requests:
         kind = "verification" if status == RequestStatus.AWAITING_VERIFICATION else "status_link"
-        transaction.on_commit(partial(send_request_email.delay, pk, kind))
+        enqueue("requests_app.send_request_email", pk, kind)
     return len(requests)
 
 
@@ -141,7 +138,7 @@ def links_resend_queue(*, organization: Organization, email: str) -> None:
     One job whatever the address, so the caller does the same work, and takes the same time,
     whether or not it has requests.
     """
-    transaction.on_commit(partial(job("requests_app.send_new_links").delay, organization.pk, email))
+    enqueue("requests_app.send_new_links", organization.pk, email)
 
 
 def links_resend_limited(*, organization_id: int, email: str) -> int:

@@ -61,7 +61,7 @@ def request_new(request: HttpRequest, org_slug: str) -> HttpResponse:
 
     if request.POST.get(HONEYPOT_FIELD):
         return redirect("requests_app:request_sent", org_slug=organization.slug)
-    form = SubjectRequestForm(request.POST, request_type=rule.request_type)
+    form = SubjectRequestForm(request.POST, request.FILES, request_type=rule.request_type)
     network_limit = {
         "group": "request-form-ip",
         "rate": settings.RATELIMIT_REQUEST_PER_IP,

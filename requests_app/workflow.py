@@ -18,6 +18,7 @@ One cohesive thing, and so one module: the state machine, each transition beside
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +26,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from outbox.api import enqueue
 from policies.deadlines import Period, max_extension, paused_days_between, rule_deadline
 from policies.models import ClockStart, PeriodUnit
 from requests_app.audit import Actor, event_append
-from requests_app.jobs import job
 from requests_app.models import (
     OPEN_STATUSES,
     EventKind,
@@ -80,6 +81,43 @@ class MissingReason(ValueError):
 
 class IllegalAction(Exception):
     """Raised when a staff action does not apply to a request as it is now; nothing changed."""
+
+
+class CompletionBlocked(IllegalAction):
+    """Raised when something a higher app registered still holds the request open."""
+
+
+# Registered by higher apps (``systems``) in ``ready()``, so this module imports none of them:
+# listeners called in the transaction that verifies a request, and guards that each return why a
+# request cannot be completed yet (nothing: it can). A guard receives the locked request.
+_VERIFIED_LISTENERS: list[Callable[[SubjectRequest], None]] = []
+_COMPLETION_GUARDS: list[Callable[[SubjectRequest], list[str]]] = []
+
+
+def verified_listener_register(listener: Callable[[SubjectRequest], None]) -> None:
+    if listener not in _VERIFIED_LISTENERS:
+        _VERIFIED_LISTENERS.append(listener)
+
+
+# Listeners called in the transaction that closes a request otherwise than by completing it
+# (rejected, withdrawn, expired), with the request as it is now.
+_CLOSED_LISTENERS: list[Callable[[SubjectRequest], None]] = []
+CLOSED_UNANSWERED = frozenset({S.REJECTED, S.WITHDRAWN, S.EXPIRED})
+
+
+def closed_listener_register(listener: Callable[[SubjectRequest], None]) -> None:
+    if listener not in _CLOSED_LISTENERS:
+        _CLOSED_LISTENERS.append(listener)
+
+
+def completion_guard_register(guard: Callable[[SubjectRequest], list[str]]) -> None:
+    if guard not in _COMPLETION_GUARDS:
+        _COMPLETION_GUARDS.append(guard)
+
+
+def completion_blockers(request: SubjectRequest) -> list[str]:
+    """Why ``request`` cannot be completed now, in words for staff (empty: it can)."""
+    return [reason for guard in _COMPLETION_GUARDS for reason in guard(request)]
 
 
 def allowed_transitions(status: str) -> frozenset[str]:
@@ -151,13 +189,11 @@ def compute_due_at(request: SubjectRequest) -> tuple[datetime | None, datetime |
 
 
 def _notify_subject(request: SubjectRequest, event_id: int) -> None:
-    send_request_email = job("requests_app.send_request_email")
-
     if request.status == S.VERIFIED:
         kind, args = "verified", {}
     else:
         kind, args = "status_update", {"event_id": event_id}
-    transaction.on_commit(lambda: send_request_email.delay(request.pk, kind, **args))
+    enqueue("requests_app.send_request_email", request.pk, kind, **args)
 
 
 @transaction.atomic
@@ -209,6 +245,9 @@ def _transition(
         subject_visible=True,
         data={"due_at": due.isoformat() if due else None},
     )
+    if to_status in CLOSED_UNANSWERED:
+        for listener in _CLOSED_LISTENERS:
+            listener(request)
     if to_status in NOTIFY_SUBJECT:
         _notify_subject(request, event.pk)
     return request
@@ -223,19 +262,23 @@ def request_mark_verified(
     arrives verified already names who verified it (an OpenDSR controller, say).
     """
     now = at or timezone.now()
-    return _transition(
-        request=request,
-        to_status=S.VERIFIED,
-        kind=EventKind.VERIFIED,
-        actor=actor or Actor.subject(),
-        at=now,
-        changes={
-            "verified_at": now,
-            "clock_started_at": (
-                request.received_at if request.rule.clock_starts == ClockStart.RECEIPT else now
-            ),
-        },
-    )
+    with transaction.atomic():
+        verified = _transition(
+            request=request,
+            to_status=S.VERIFIED,
+            kind=EventKind.VERIFIED,
+            actor=actor or Actor.subject(),
+            at=now,
+            changes={
+                "verified_at": now,
+                "clock_started_at": (
+                    request.received_at if request.rule.clock_starts == ClockStart.RECEIPT else now
+                ),
+            },
+        )
+        for listener in _VERIFIED_LISTENERS:
+            listener(verified)
+    return verified
 
 
 def request_start(
@@ -311,15 +354,22 @@ def request_complete(
     if not outcome.strip():
         raise MissingReason(_("Completing a request needs the outcome for the subject."))
     now = at or timezone.now()
-    return _transition(
-        request=request,
-        to_status=S.COMPLETED,
-        kind=EventKind.COMPLETED,
-        actor=actor,
-        at=now,
-        changes={"closed_at": now, "outcome": outcome, "on_hold_since": None},
-        public_note=outcome,
-    )
+    with transaction.atomic():
+        blockers = completion_blockers(_locked(request))
+        if blockers:
+            raise CompletionBlocked(
+                _("Request %(reference)s cannot be completed yet: %(reasons)s")
+                % {"reference": request.reference, "reasons": " ".join(blockers)}
+            )
+        return _transition(
+            request=request,
+            to_status=S.COMPLETED,
+            kind=EventKind.COMPLETED,
+            actor=actor,
+            at=now,
+            changes={"closed_at": now, "outcome": outcome, "on_hold_since": None},
+            public_note=outcome,
+        )
 
 
 def request_reject(
@@ -522,8 +572,5 @@ def request_extend(
         },
     )
     if tell_subject:
-        send_extension_notice = job("requests_app.send_extension_notice")
-
-        request_id, event_id = locked.pk, event.pk
-        transaction.on_commit(lambda: send_extension_notice.delay(request_id, event_id))
+        enqueue("requests_app.send_extension_notice", locked.pk, event.pk)
     return _refresh(request, locked)

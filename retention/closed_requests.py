@@ -20,7 +20,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from requests_app.audit import Actor, event_append
-from requests_app.models import CLOSED_STATUSES, EventKind, RequestToken, SubjectRequest
+from requests_app.models import (
+    CLOSED_STATUSES,
+    EventKind,
+    Representation,
+    RequestToken,
+    SubjectRequest,
+)
 from retention.models import ClosedRequestAnonymisation
 
 logger = logging.getLogger(__name__)
@@ -66,6 +72,7 @@ def closed_request_anonymise(*, request_id: int, at: datetime | None = None) -> 
             description="",
             details={},
         )
+        _representation_anonymise(request)
         revoked, _ = RequestToken.objects.filter(request=request).delete()
         ClosedRequestAnonymisation.objects.create(request=request, anonymised_at=now)
         event_append(
@@ -81,6 +88,26 @@ def closed_request_anonymise(*, request_id: int, at: datetime | None = None) -> 
             },
         )
     return True
+
+
+def _representation_anonymise(request: SubjectRequest) -> None:
+    """Remove whom a request filed for someone else was about and the filer's authorisation
+    (the file is deleted once the transaction commits; the decision and its reason stay)."""
+    representation = Representation.objects.filter(request=request).first()
+    if representation is None:
+        return
+    stored = representation.authorisation.name or ""
+    Representation.objects.filter(pk=representation.pk).update(
+        subject_email="",
+        subject_phone="",
+        subject_account_identifier="",
+        subject_date_of_birth=None,
+        authorisation="",
+        authorisation_name="",
+    )
+    if stored:
+        storage = representation.authorisation.storage
+        transaction.on_commit(lambda: storage.delete(stored))
 
 
 def closed_requests_anonymise(*, at: datetime | None = None) -> int:

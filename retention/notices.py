@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -13,12 +12,12 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from outbox.api import enqueue
 from policies.deadlines import add_period
 from policies.models import (
     RetentionRule,
     RetentionTrigger,
 )
-from requests_app.jobs import job
 from retention.models import RetentionNotice
 from retention.rules import (
     latest_start,
@@ -83,8 +82,7 @@ def notices_create_due(*, rule: RetentionRule, as_of: date) -> list[int]:
                     defaults={"created_at": timezone.now()},
                 )
                 if new:
-                    send = job("retention.send_retention_notice")
-                    transaction.on_commit(partial(send.delay, notice.pk))
+                    enqueue("retention.send_retention_notice", notice.pk)
                     created.append(notice.pk)
     return created
 

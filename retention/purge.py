@@ -49,7 +49,8 @@ from django.db.models import F, Min, Q, QuerySet, Value
 from django.db.models.functions import Greatest, Now
 from django.utils import timezone
 
-from requests_app.jobs import job
+from outbox import heartbeat
+from outbox.api import enqueue
 from retention.models import PurgeAction, PurgeKind, PurgeRun, PurgeStep, PurgeTarget
 from retention.scopes import (
     PurgeError,
@@ -61,6 +62,8 @@ from retention.scopes import (
 )
 
 logger = logging.getLogger(__name__)
+
+PURGE_STEP_TASK = "retention.execute_purge_step"
 
 # --- Planning -----------------------------------------------------------------------------------
 
@@ -186,8 +189,12 @@ class StepStatements:
         if step.action == PurgeAction.ANONYMISE:
             values, already = anonymous_update(
                 registration.model,
-                anonymise_fields(registration),
-                strategies=dict(registration.erasure.strategies),
+                anonymise_fields(registration, legal_basis=step.legal_basis),
+                strategies={
+                    name: strategy
+                    for name, strategy in registration.erasure.strategies
+                    if name not in registration.erasure.kept_fields or not step.legal_basis
+                },
                 organization_id=step.run.organization_id,
             )
             return cls(
@@ -534,20 +541,20 @@ def run_dispatch(run: PurgeRun) -> list[int]:
     A run with nothing to do in its phase (a rule no row is due under, a subject with no data)
     is moved on, or finished, here: no worker task would ever do it.
     """
-    execute_purge_step = job("retention.execute_purge_step")
-
     step_ids = pending_steps(run) if run.finished_at is None else []
     if not step_ids and run.finished_at is None:
         step_ids = run_advance(run.pk)
         run.refresh_from_db()
     for step_id in step_ids:
-        transaction.on_commit(partial(execute_purge_step.delay, step_id))
+        enqueue(PURGE_STEP_TASK, step_id)
     return step_ids
 
 
 def stall_after() -> timedelta:
-    """How long a step may go without a batch before another worker takes it over."""
-    return timedelta(seconds=int(settings.CELERY_TASK_TIME_LIMIT))
+    """How long a step may go without a batch (its heartbeat) before another worker takes it
+    over: ``WORK_STALL_MINUTES``. A batch slower than that is queued again harmlessly: the two
+    tasks take turns on the step's lock."""
+    return heartbeat.stall_after()
 
 
 def runs_resume_stalled(*, at: datetime | None = None) -> int:
@@ -563,7 +570,7 @@ def runs_resume_stalled(*, at: datetime | None = None) -> int:
     queued = 0
     for run in PurgeRun.objects.filter(finished_at__isnull=True, started_at__lte=quiet_since):
         for step_id in run_advance(run.pk):
-            transaction.on_commit(partial(_queue, step_id))
+            enqueue(PURGE_STEP_TASK, step_id)
             queued += 1
         run.refresh_from_db()
         if run.finished_at is not None:
@@ -572,15 +579,9 @@ def runs_resume_stalled(*, at: datetime | None = None) -> int:
             run=run, position=run.position, finished_at__isnull=True
         ).filter(Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lte=quiet_since))
         for step_id in stale.values_list("pk", flat=True):
-            transaction.on_commit(partial(_queue, step_id))
+            enqueue(PURGE_STEP_TASK, step_id)
             queued += 1
     return queued
-
-
-def _queue(step_id: int) -> None:
-    execute_purge_step = job("retention.execute_purge_step")
-
-    execute_purge_step.delay(step_id)
 
 
 def task_budget_seconds() -> float:

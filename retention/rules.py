@@ -53,6 +53,7 @@ from retention.scopes import (
     retention_rows,
 )
 from subject_data.clocks import clock_for
+from subject_data.holds import held_rows
 from subject_data.registry import ErasureAction, Registration, registry
 
 logger = logging.getLogger(__name__)
@@ -220,6 +221,41 @@ def _held(rule: RetentionRule, coverage: Coverage, as_of: date) -> int:
     return max(0, _rows(rule, coverage, rule_cutoff).count() - due)
 
 
+def held_entries(rule: RetentionRule, as_of: date) -> list[dict[str, Any]]:
+    """The rows due on ``as_of`` that a legal hold on their subject or account keeps, per model
+    and hold: the run skips them and its evidence says why."""
+    organization = rule.version.policy.organization
+    entries = []
+    for coverage in rule_coverage(rule):
+        holds = held_rows(coverage.registration, organization.pk)
+        if not holds:
+            continue
+        due = retention_rows(
+            coverage.registration,
+            organization_id=organization.pk,
+            trigger=rule.trigger,
+            cutoff=coverage_cutoff(rule, coverage, as_of),
+            tz=organization.tz,
+            whole=True,
+            skip_held=False,
+        )
+        if due is None:
+            continue
+        for hold, rows in holds:
+            count = due.filter(pk__in=rows.values("pk")).count()
+            if count:
+                entries.append(
+                    {
+                        "model": coverage.label,
+                        "category": coverage.registration.category,
+                        "rows": count,
+                        "legal_basis": hold.basis,
+                        "until": _("until the legal hold is released"),
+                    }
+                )
+    return entries
+
+
 def retained_entries(rule: RetentionRule, as_of: date) -> list[dict[str, Any]]:
     """The rows kept under an exemption on ``as_of``, per model, with basis and period."""
     return [
@@ -254,7 +290,17 @@ def _specs(rule: RetentionRule, as_of: date) -> list[StepSpec]:
             # A row kept because records that stay still refer to it (an account its retained
             # invoices point at) is anonymised instead, as the registry says erasure does.
             if registration.erasure.action == ErasureAction.ANONYMISE:
-                specs.append(StepSpec(2 * index + 1, coverage.label, PurgeAction.ANONYMISE, cutoff))
+                # The legal basis the retained records are kept under may require some fields
+                # to stay (the buyer's name and tax number on invoices): ``keeping``.
+                specs.append(
+                    StepSpec(
+                        2 * index + 1,
+                        coverage.label,
+                        PurgeAction.ANONYMISE,
+                        cutoff,
+                        registration.erasure.kept_basis,
+                    )
+                )
         elif anonymise_fields(registration):
             specs.append(StepSpec(2 * index, coverage.label, PurgeAction.ANONYMISE, cutoff))
     return specs
@@ -289,7 +335,7 @@ def retention_run_start(
                 totals={
                     c.label: {"deleted": 0, "anonymised": 0, "kept": 0} for c in rule_coverage(rule)
                 },
-                retained=retained_entries(rule, as_of),
+                retained=[*retained_entries(rule, as_of), *held_entries(rule, as_of)],
             )
             steps_create(run, _specs(rule, as_of))
     except IntegrityError:

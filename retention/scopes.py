@@ -34,6 +34,7 @@ from django.utils.crypto import salted_hmac
 from retention.models import PurgeAction, PurgeKind, PurgeStep, PurgeTarget
 from subject_data.checks import looks_personal
 from subject_data.clocks import clock_for
+from subject_data.holds import held_filter
 from subject_data.registry import ErasureAction, Registration, registry
 
 # Blocking references: the row they point at must stay while they exist. SET_NULL references are
@@ -107,11 +108,15 @@ def deletion_order(models_to_order: Iterable[type[models.Model]]) -> list[type[m
 # --- Anonymous values ---------------------------------------------------------------------------
 
 
-def anonymise_fields(registration: Registration) -> tuple[str, ...]:
-    """The fields anonymising a row overwrites: those the registration names, or else every
-    exported field that looks personal."""
-    if registration.erasure.action == ErasureAction.ANONYMISE:
-        return registration.erasure.fields
+def anonymise_fields(registration: Registration, *, legal_basis: str = "") -> tuple[str, ...]:
+    """The fields anonymising a row overwrites: those the registration names (less those its
+    ``legal_basis`` keeps, for rows records retained under it refer to), or else every exported
+    field that looks personal."""
+    erasure = registration.erasure
+    if erasure.action == ErasureAction.ANONYMISE:
+        if legal_basis and legal_basis == erasure.kept_basis:
+            return erasure.fields_under_basis()
+        return erasure.fields
     return tuple(
         name
         for name in registration.fields
@@ -230,11 +235,13 @@ def retention_rows(
     cutoff: date,
     tz: Any,
     whole: bool = False,
+    skip_held: bool = True,
 ) -> QuerySet[Any] | None:
     """The rows of ``registration`` in the organisation whose retention clock for ``trigger``
-    started on or before ``cutoff`` and whose trigger still holds; ``None`` when the model does
-    not follow ``trigger``. ``whole``: the query is for counting over whole tables (planning,
-    previews), not for one batch's key range (see ``through``)."""
+    started on or before ``cutoff`` and whose trigger still holds, less those a legal hold keeps
+    (unless ``skip_held`` is false); ``None`` when the model does not follow ``trigger``.
+    ``whole``: the query is for counting over whole tables (planning, previews), not for one
+    batch's key range (see ``through``)."""
     if trigger not in registration.retention_triggers:
         return None
     anchor_model = resolve_path(registration.model, registration.retention_anchor)
@@ -245,8 +252,11 @@ def retention_rows(
         return None
     organization = registration.in_organization(organization_id)
     due = clock.due(cutoff, tz)
+    # Rows under a legal hold on their subject or account are never purged while it lasts.
+    held = held_filter(registration, organization_id) if skip_held else None
+    unheld = Q() if held is None else ~held
     if not registration.retention_anchor:
-        return registration.model._base_manager.filter(due, organization)
+        return registration.model._base_manager.filter(due, organization, unheld)
     anchors = anchor_model._base_manager.filter(due)
     path = registration.retention_anchor
     if registry.is_registered(anchor_model):
@@ -260,7 +270,7 @@ def retention_rows(
             # no join to the organisation, so each batch's DELETE stays a single-table statement.
             organization = Q()
     return registration.model._base_manager.filter(
-        organization, through(registration.model, path, anchors, probe=not whole)
+        organization, unheld, through(registration.model, path, anchors, probe=not whole)
     )
 
 
@@ -324,7 +334,10 @@ def step_rows(step: PurgeStep, *, whole: bool = False) -> QuerySet[Any]:
             raise PurgeError(f"{step.model_label} does not follow {run.rule.trigger}")
         return rows
     if run.kind == PurgeKind.ERASURE:
-        targets = _targets(run.pk, step.model_label, step.action)
+        # An anonymisation that keeps fields under a legal basis is a step of its own.
+        targets = _targets(run.pk, step.model_label, step.action).filter(
+            legal_basis=step.legal_basis
+        )
     else:
         if run.parent_id is None:
             raise PurgeError(f"legal hold release {run.pk} names no erasure run")
@@ -351,7 +364,7 @@ def step_targets(step: PurgeStep) -> QuerySet[PurgeTarget] | None:
     if registration.model._base_manager.db == PurgeTarget.objects.db:
         return None
     if run.kind == PurgeKind.ERASURE:
-        return _targets(run.pk, step.model_label, step.action)
+        return _targets(run.pk, step.model_label, step.action).filter(legal_basis=step.legal_basis)
     return _targets(run.parent_id or 0, step.model_label, PurgeAction.RETAIN).filter(
         retained_until__lte=run.as_of, released_at__isnull=True
     )

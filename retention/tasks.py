@@ -12,6 +12,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from outbox.api import enqueue
 from requests_app.jobs import EMAIL_RETRY
 from retention import closed_requests, daily, notices, purge
 
@@ -30,11 +31,11 @@ def execute_purge_step(step_id: int) -> bool:
     done = purge.step_work(step_id, budget_seconds=purge.task_budget_seconds())
     if not done:
         # Hand the rest to a fresh task, so no task outlives its time limit.
-        execute_purge_step.delay(step_id)
+        enqueue(purge.PURGE_STEP_TASK, step_id)
         return False
     run_id = purge.PurgeStep.objects.values_list("run_id", flat=True).get(pk=step_id)
     for next_id in purge.run_advance(run_id):
-        execute_purge_step.delay(next_id)
+        enqueue(purge.PURGE_STEP_TASK, next_id)
     return True
 
 

@@ -24,6 +24,7 @@ from django.utils import formats, timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from staff_auth.models import ApiToken, FailedLogin
 from staff_auth.tokens import api_token_issue
@@ -205,3 +206,31 @@ class FailedLoginAdmin(AccessAttemptAdmin):
             % {"count": count},
             messages.SUCCESS,
         )
+
+
+# django-otp's own page for devices shows and edits keys; staff set up their device themselves
+# (staff_auth.views.two_factor), and officers only see devices and remove a lost one.
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
+
+
+@admin.register(TOTPDevice)
+class TwoFactorDeviceAdmin(admin.ModelAdmin):
+    """Staff members' authenticator devices: seen by officers and auditors, removed by officers.
+
+    Removing a device makes its owner set up a new one at their next page (when their role must
+    use one) and is kept in the admin's history.
+    """
+
+    list_display = ("user", "confirmed", "created_at", "last_used_at")
+    list_filter = ("confirmed",)
+    search_fields = ("user__username", "user__email")
+    fields = ("user", "confirmed", "created_at", "last_used_at")
+    readonly_fields = fields
+    ordering = ("user__username",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

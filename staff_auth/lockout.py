@@ -29,9 +29,10 @@ from django.contrib import admin
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Max, QuerySet, Sum
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext as _
 
 # Usernames are letters, digits and @.+-_ only, so this names no account.
@@ -123,7 +124,13 @@ def api_token_allowed(request: HttpRequest) -> bool:
 
 
 def api_token_failed(request: HttpRequest) -> None:
-    """Record a wrong, expired or revoked API token as a failed log-in from the address."""
+    """Record a wrong, expired or revoked API token as a failed log-in from the address.
+
+    The call's body is neither read nor kept: axes would record ``request.POST``, and parsing a
+    malformed or oversized body would raise before the failure counted, so a guesser could try
+    keys without limit. Django marks an unparsable body the same way (``_mark_post_parse_error``).
+    """
+    request._post, request._files = QueryDict(), MultiValueDict()  # type: ignore[attr-defined]
     user_login_failed.send(__name__, credentials=api_token_credentials(), request=request)
 
 

@@ -19,10 +19,13 @@ from django.db import models
 from subject_data.registry import Registry, registry
 
 PROJECT_APPS = (
+    "outbox",
     "policies",
     "requests_app",
     "exports",
     "retention",
+    "effects",
+    "announcements",
     "erasure",
     "systems",
     "opendsr",

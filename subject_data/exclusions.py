@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from outbox.models import OutboxMessage
 from policies.models import Organization
-from requests_app.models import SubjectRequest
+from requests_app.models import LegalHold, Representation, SubjectRequest
 from subject_data.registry import registry
 
 
@@ -16,10 +17,31 @@ def register() -> None:
         ),
     )
     registry.exclude(
+        OutboxMessage,
+        reason=(
+            "Tasks waiting for the broker: ids, and for a request for new links the address it "
+            "is for; deleted OUTBOX_KEEP_SENT_DAYS after they were sent."
+        ),
+    )
+    registry.exclude(
         SubjectRequest,
         reason=(
             "The request is the tracker's own record of the subject's demand and the evidence "
             "of how it was answered; it is kept for the evidence period and then anonymised by "
             "its own retention job, not exported or erased with the business's data."
+        ),
+    )
+    registry.exclude(
+        Representation,
+        reason=(
+            "Part of the request: who it is about and the filer's proof of authority, kept and "
+            "anonymised with the request."
+        ),
+    )
+    registry.exclude(
+        LegalHold,
+        reason=(
+            "The tracker's record of a legal hold (who placed it, why, when it ended): evidence "
+            "of why data was kept, not the subject's data."
         ),
     )

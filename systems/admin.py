@@ -31,6 +31,13 @@ MAX_MAP_BYTES = 512 * 1024
 
 
 class SystemForm(forms.ModelForm):
+    endpoint_url = forms.URLField(
+        label=_("endpoint URL"),
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        help_text=_("HTTP: the webhook URL. OpenDSR: the processor's base URL."),
+    )
     data_map = forms.FileField(
         label=_("New data map (TOML)"),
         required=False,
@@ -49,7 +56,10 @@ class SystemForm(forms.ModelForm):
             "kind",
             "owner_user",
             "owner_email",
+            "owner_language",
             "connection_env",
+            "endpoint_url",
+            "actions",
             "read_only",
             "active",
         ]
@@ -214,3 +224,10 @@ class SystemAdmin(admin.ModelAdmin):
 
 class PreviewForm(forms.Form):
     email = forms.EmailField(label=_("The subject's email address"))
+
+
+def extend_request_admin() -> None:
+    """The tasks on the request page and the queue's "waiting for systems" (admin_tasks)."""
+    from systems import admin_tasks
+
+    admin_tasks.extend_request_admin()

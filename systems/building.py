@@ -256,6 +256,8 @@ def register_tables(
                 retention_triggers=triggers,
                 retention_anchor=(the_map.path_to(table.name, anchor) or "") if triggers else "",
                 system=system_name,
+                consent=dict(table.consent),
+                restriction=table.restriction,
             )
         )
     return registrations

@@ -21,6 +21,7 @@ FORMAT = 1
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 _STRATEGY = re.compile(r"^(null|hash|fixed:.{0,200}|shortened:[1-9][0-9]{0,3})\Z", re.DOTALL)
 _PERIOD = re.compile(r"^([1-9][0-9]{0,3}) (days|months|years)\Z")
+_PURPOSE = re.compile(r"^[a-z][a-z0-9_]{0,39}\Z")
 _CLOCK_TRIGGERS = (RetentionTrigger.ACCOUNT_DELETED, RetentionTrigger.LICENCE_OVERDUE)
 
 
@@ -70,6 +71,10 @@ class Table:
     portable: bool = True
     parent: str = ""
     ignore: tuple[tuple[str, str], ...] = ()
+    # (purpose, column): the column holding the subject's consent to the purpose.
+    consent: tuple[tuple[str, str], ...] = ()
+    # The column marking a row whose processing is restricted ("" for none).
+    restriction: str = ""
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -263,7 +268,18 @@ def _table(reader: _Reader, name: str, body: Any) -> Table:
     body = reader.mapping(body, where)
     reader.unknown(
         body,
-        {"primary_key", "category", "find", "columns", "erasure", "portable", "parent", "ignore"},
+        {
+            "primary_key",
+            "category",
+            "find",
+            "columns",
+            "erasure",
+            "portable",
+            "parent",
+            "ignore",
+            "consent",
+            "restriction",
+        },
         where,
     )
     category = body.get("category")
@@ -293,7 +309,23 @@ def _table(reader: _Reader, name: str, body: Any) -> Table:
         portable=reader.flag(body.get("portable"), f"{where}.portable", True),
         parent=reader.identifier(body["parent"], f"{where}.parent") if "parent" in body else "",
         ignore=ignore,
+        consent=_consent(reader, f"{where}.consent", body.get("consent", {})),
+        restriction=(
+            reader.identifier(body["restriction"], f"{where}.restriction")
+            if "restriction" in body
+            else ""
+        ),
     )
+
+
+def _consent(reader: _Reader, where: str, value: Any) -> tuple[tuple[str, str], ...]:
+    found = []
+    for purpose, column in reader.mapping(value, where).items():
+        if not _PURPOSE.match(purpose):
+            reader.problem(f"{where}.{purpose}", "a purpose is lower-case letters, digits and _")
+            continue
+        found.append((purpose, reader.identifier(column, f"{where}.{purpose}")))
+    return tuple(sorted(found))
 
 
 def _column(reader: _Reader, where: str, name: str, spec: Any) -> Column:
@@ -459,6 +491,15 @@ def _check_links(reader: _Reader, found: DataMap) -> None:
                 reader.problem(
                     f"{where}.erasure.columns.{column_name}",
                     "must be a mapped column that is not a reference",
+                )
+        markers = [(f"consent.{purpose}", column) for purpose, column in table.consent]
+        if table.restriction:
+            markers.append(("restriction", table.restriction))
+        for key, column_name in markers:
+            marked = table.column(column_name)
+            if marked is None or marked.references:
+                reader.problem(
+                    f"{where}.{key}", f"{column_name!r} must be a mapped column, not a reference"
                 )
         parent = table.parent or _default_parent(table)
         if parent and parent not in refs:

@@ -15,6 +15,15 @@ from django.conf import settings
 from config.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
+# Systems reached over HTTP in the tests (tests/systems): the reference receiver and the tracker's
+# own endpoints listen on loopback over plain http; this variable holds their shared secret.
+TEST_WEBHOOK_SECRET_ENV = "DSR_TEST_WEBHOOK_SECRET"
+TEST_WEBHOOK_SECRET = "test-webhook-secret-0123456789abcdef0123456789"
+LOOPBACK_SYSTEMS_ENV = {
+    "SYSTEM_HTTP_ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SYSTEM_HTTP_ALLOW_HTTP": "true",
+    TEST_WEBHOOK_SECRET_ENV: TEST_WEBHOOK_SECRET,
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,6 +85,7 @@ def celery_worker(
         **os.environ,
         "DATABASE_URL": _test_database_url(),
         "EMAIL_URL": f"filemail://{celery_worker_mail_dir}",
+        **LOOPBACK_SYSTEMS_ENV,
     }
     log = open(ROOT / "var" / "test-worker.log", "w")  # noqa: SIM115 - closed below
     worker = subprocess.Popen(

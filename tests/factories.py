@@ -316,7 +316,10 @@ def export_policy_version(organization: policies.Organization) -> policies.Polic
         RequestTypeRuleFactory.create(version=version, request_type=request_type)
     rule = RetentionRuleFactory.create(version=version, slug="account-deleted")
     RetentionExemptionFactory.create(rule=rule, period=60)
-    return policy_version_publish(version=version, at=timezone.now() - timedelta(days=365))
+    # A test version offers its own rights: whatever an earlier one offered is dropped on purpose.
+    return policy_version_publish(
+        version=version, at=timezone.now() - timedelta(days=365), reason="A test version."
+    )
 
 
 class ConfirmedRequestFactory(factory.django.DjangoModelFactory):
@@ -434,3 +437,19 @@ def forwarded_by_controller(request: SubjectRequest) -> OpenDSRRequest:
         encoded_request="",
     )
     return found
+
+
+# --- systems: systems outside the tracker and their tasks -------------------------------------
+
+
+class SystemFactory(factory.django.DjangoModelFactory):
+    """A system of an organisation; by default one searched by a person (manual)."""
+
+    class Meta:
+        model = "systems.System"
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Support mailbox {n}")
+    slug = factory.Sequence(lambda n: f"mailbox-{n}")
+    kind = "manual"
+    owner_email = factory.Sequence(lambda n: f"owner-{n}@partner.example")

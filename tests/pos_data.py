@@ -85,8 +85,11 @@ def retention_version(
         rule = RetentionRuleFactory.create(version=version, **options)
         for exemption in exemptions:
             RetentionExemptionFactory.create(rule=rule, **exemption)
+    # A test version carries its own rules: whatever an earlier one had is dropped on purpose.
     return policy_version_publish(
-        version=version, at=published_at or timezone.now() - timedelta(days=3650)
+        version=version,
+        at=published_at or timezone.now() - timedelta(days=3650),
+        reason="A test version.",
     )
 
 

@@ -189,26 +189,29 @@ def postgres(workdir: Path) -> Iterator[str]:
         )
 
 
+def redis_command(port: int, workdir: Path) -> list[str]:
+    """The command that runs the test Redis (a test that stops it starts it again with this)."""
+    return [
+        find_redis(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--logfile",
+        str(workdir / "redis.log"),
+    ]
+
+
 @contextlib.contextmanager
 def redis(workdir: Path) -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            find_redis(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--logfile",
-            str(workdir / "redis.log"),
-        ],
-    )
+    process = subprocess.Popen(redis_command(port, workdir))
     try:
         wait_for_port(port)
         yield f"redis://127.0.0.1:{port}/0"

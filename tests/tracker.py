@@ -57,7 +57,10 @@ def publish_version(
     )
     for request_type, options in rules.items():
         RequestTypeRuleFactory(version=version, request_type=request_type, **options)
-    return policy_version_publish(version=version, at=timezone.now() - timedelta(days=365))
+    # A test version offers its own rights: whatever an earlier one offered is dropped on purpose.
+    return policy_version_publish(
+        version=version, at=timezone.now() - timedelta(days=365), reason="A test version."
+    )
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -313,3 +314,54 @@ def test_a_subject_withdraws_with_the_status_token_once(
     assert second.status_code == 409
     assert second.json()["code"] == "illegal_transition"
     assert RequestEvent.objects.filter(request=request, kind=EventKind.WITHDRAWN).count() == 1
+
+
+def test_a_request_for_someone_else_through_the_api_names_them_as_its_subject(
+    api: APIClient, version: PolicyVersion
+) -> None:
+    pdf = base64.b64encode(b"%PDF-1.4 signed power of attorney").decode()
+
+    response = _file(
+        api,
+        {
+            **ACCESS,
+            "about": "represented",
+            "on_behalf_subject_name": "Aziz Karimov",
+            "subject_email": "Aziz@Example.com",
+            "authorisation_base64": pdf,
+            "authorisation_filename": "poa.pdf",
+        },
+    )
+
+    assert response.status_code == 202, response.content
+    request = SubjectRequest.objects.get()
+    assert (request.email, request.on_behalf_relationship) == ("owner@shop.example", "agent")
+    assert request.representation.subject_email == "aziz@example.com"
+    assert request.representation.authorisation_type == "application/pdf"
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"authorisation_base64": "not base64!"}, "authorisation_base64"),
+        ({"authorisation_base64": base64.b64encode(b"<html>").decode()}, "authorisation"),
+        ({}, "authorisation"),
+    ],
+)
+def test_the_api_refuses_a_missing_or_bad_authorisation_with_field_errors(
+    api: APIClient, version: PolicyVersion, extra: dict[str, str], field: str
+) -> None:
+    response = _file(
+        api,
+        {
+            **ACCESS,
+            "about": "represented",
+            "on_behalf_subject_name": "Aziz Karimov",
+            "subject_email": "aziz@example.com",
+            **extra,
+        },
+    )
+
+    assert response.status_code == 400
+    assert field in errors_of(response)
+    assert not SubjectRequest.objects.exists()

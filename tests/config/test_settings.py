@@ -84,6 +84,15 @@ def test_a_bad_value_stops_start_up_with_the_variable_name(tmp_path):
     assert "DEBUG must be a boolean" in done.stderr
 
 
+def test_an_unknown_two_step_log_in_setting_stops_start_up(tmp_path):
+    done = run_django(
+        {"VAR_DIR": str(tmp_path), "STAFF_TWO_FACTOR": "sometimes"}, "manage.py", "check"
+    )
+
+    assert done.returncode != 0
+    assert "STAFF_TWO_FACTOR must be optional, officers or all" in done.stderr
+
+
 def test_the_retired_proxy_header_setting_stops_start_up_naming_its_successor(tmp_path):
     done = run_django(
         {"VAR_DIR": str(tmp_path), "RATELIMIT_IP_META_KEY": "HTTP_X_REAL_IP"}, "manage.py", "check"

@@ -90,11 +90,17 @@ def test_invalid_input_is_shown_next_to_each_field_without_javascript_and_nothin
     }
     for name, value in invalid.items():
         page.locator(f"[name={name}]").fill(value)
-    page.get_by_label("I am making this request for someone else").check()
+    child = expected_text("en", "My child (I am their parent or guardian)")
+    page.get_by_label(child).check()
+    page.locator("[name=subject_date_of_birth]").fill("27/06/2014")
     assert _submit(page) == 400
     artifacts.shot(page, "invalid form sent")
     _expect_errors_next_to_fields(
-        page, _expected_errors({**invalid, "on_behalf": "on"}, RequestType.DELETION)
+        page,
+        _expected_errors(
+            {**invalid, "about": "child", "subject_date_of_birth": "27/06/2014"},
+            RequestType.DELETION,
+        ),
     )
     # What the subject typed is kept, so they only fix what is wrong.
     expect(page.locator("[name=email]")).to_have_value("\u0430lice@example.com")
@@ -105,7 +111,7 @@ def test_invalid_input_is_shown_next_to_each_field_without_javascript_and_nothin
 
     # Once the input is valid the request is filed, and it is confirmed without JavaScript too.
     subject = Subject.new("Bobur Aliyev")
-    page.get_by_label("I am making this request for someone else").uncheck()
+    page.get_by_role("radio", name=expected_text("en", "Me"), exact=True).check()
     page.locator("[name=phone]").fill("")
     fill_request_form(
         page,

@@ -31,6 +31,7 @@ from exports.delivery import (
     export_discard,
     export_rerun,
     exports_housekeeping,
+    exports_recover_stalled,
 )
 from exports.models import (
     DownloadRoute,
@@ -445,6 +446,31 @@ def test_a_building_package_is_left_alone_while_its_worker_may_be_alive(
 
     assert exports_housekeeping().recovered == 0
     assert ExportPackage.objects.get(pk=package.pk).status == ExportStatus.BUILDING
+
+
+def test_a_long_build_whose_heartbeat_goes_on_is_left_alone_and_one_whose_heartbeat_stopped_is_not(
+    subject_request: SubjectRequest, settings: Any
+) -> None:
+    settings.WORK_STALL_MINUTES = 3
+    long_ago = timezone.now() - timedelta(hours=2)
+    alive = ExportPackage.objects.create(
+        request=subject_request,
+        kind="access",
+        status=ExportStatus.BUILDING,
+        attempts=1,
+        started_at=long_ago,
+        heartbeat_at=timezone.now() - timedelta(minutes=2),
+    )
+
+    assert exports_recover_stalled() == 0
+    assert ExportPackage.objects.get(pk=alive.pk).status == ExportStatus.BUILDING
+
+    ExportPackage.objects.filter(pk=alive.pk).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=3, seconds=1)
+    )
+
+    assert exports_recover_stalled() == 1
+    assert ExportPackage.objects.get(pk=alive.pk).status == ExportStatus.QUEUED
 
 
 # --- The published schema and the admin ---------------------------------------------------------

@@ -4,7 +4,9 @@ For each operation in ``/api/schema/`` (the REST API and the OpenDSR endpoints) 
 generates requests from the schema, and every answer must be no server error, with a status
 code, content type, headers and body the schema documents. Staff operations run as a privacy
 officer (token), OpenDSR ones as a registered controller (API key); a request whose reference is
-the schema's example exists, so the actions meet a real record as well as unknown ones.
+the schema's example exists, so the actions meet a real record as well as unknown ones. The
+staff and OpenDSR operations run again as an agent, an auditor, with a wrong, an expired and no
+credential.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import schemathesis
@@ -19,6 +22,7 @@ from django.core.cache import cache
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.urls import resolve
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, settings
@@ -32,7 +36,7 @@ from schemathesis.checks import (
 
 from api.staff import REFERENCE_EXAMPLE
 from policies.models import RequestType
-from requests_app.roles import OFFICERS
+from requests_app.roles import AGENTS, AUDITORS, OFFICERS
 from staff_auth.tokens import api_token_issue
 from tests.factories import (
     ControllerFactory,
@@ -86,11 +90,28 @@ def credentials(settings: Any) -> Iterator[dict[str, str]]:
         rule=version.request_type_rules.get(request_type=RequestType.ACCESS),
         status="verified",
     )
-    officer = StaffUserFactory.create(username="officer", roles=[OFFICERS], password=None)
+    for extra in range(3):
+        SubjectRequestFactory.create(
+            reference=f"DSR-2099-90000{extra}",
+            rule=version.request_type_rules.get(request_type=RequestType.DELETION),
+            status="verified",
+        )
+    staff = {
+        role: StaffUserFactory.create(username=role, roles=[group], password=None)
+        for role, group in (("officer", OFFICERS), ("agent", AGENTS), ("auditor", AUDITORS))
+    }
+    expired = api_token_issue(user=staff["officer"], name="expired", days=1)
+    expired[0].expires_at = expired[0].created_at
+    expired[0].save(update_fields=["expires_at"])
     controller = ControllerFactory.create(organization=organization, callback_hosts="127.0.0.1")
     try:
         yield {
-            "token": api_token_issue(user=officer, name="schemathesis", days=1)[1],
+            **{
+                role: api_token_issue(user=user, name=f"schemathesis {role}", days=1)[1]
+                for role, user in staff.items()
+            },
+            "expired": expired[1],
+            "wrong": "dsr_" + "A" * 43,
             "controller_key": controller.api_key,
         }
     finally:
@@ -129,13 +150,33 @@ schema = schemathesis.openapi.from_dict(_served_schema())
 def test_every_operation_answers_as_its_schema_says_and_never_fails(
     case: schemathesis.Case, app: WSGIHandler, credentials: dict[str, str]
 ) -> None:
-    headers = {}
-    if case.path.startswith("/api/v1/staff/"):
-        headers["Authorization"] = f"Token {credentials['token']}"
-    elif case.path.startswith("/v1/requests"):
-        headers["Authorization"] = f"Bearer {credentials['controller_key']}"
+    case.call_and_validate(app=app, checks=CHECKS, **_call(case, credentials, "officer"))
 
+
+def _call(case: schemathesis.Case, credentials: dict[str, str], who: str) -> dict[str, Any]:
+    """The headers of ``who`` (a role's token, or a wrong, expired or missing one) for the call."""
+    headers = {}
+    if case.path.startswith("/api/v1/staff/") and who != "none":
+        headers["Authorization"] = f"Token {credentials[who]}"
+    elif case.path.startswith("/v1/requests"):
+        key = credentials["controller_key"] if who in ("officer", "agent", "auditor") else "x" * 40
+        if who != "none":
+            headers["Authorization"] = f"Bearer {key}"
     # A WSGI server always names the client's address; the in-process client does not.
-    case.call_and_validate(
-        app=app, headers=headers, checks=CHECKS, environ_base={"REMOTE_ADDR": "203.0.113.7"}
-    )
+    return {"headers": headers, "environ_base": {"REMOTE_ADDR": "203.0.113.7"}}
+
+
+@schema.include(path_regex=r"^/api/v1/staff/|^/v1/requests").parametrize()
+@pytest.mark.parametrize("who", ["agent", "auditor", "wrong", "expired", "none"])
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_every_protected_operation_answers_each_role_and_bad_credential_as_documented(
+    case: schemathesis.Case, who: str, app: WSGIHandler, credentials: dict[str, str]
+) -> None:
+    response = case.call_and_validate(app=app, checks=CHECKS, **_call(case, credentials, who))
+
+    if who in ("wrong", "expired", "none"):
+        # Without a valid credential nothing is answered but "who are you?", except for an
+        # address that does not exist (a generated reference the URLs refuse): the API's 404.
+        match = resolve(unquote(urlsplit(response.request.url).path))
+        expected = 404 if match.url_name == "not_found" else 401
+        assert response.status_code == expected, (response.request.url, response.text)

@@ -522,7 +522,9 @@ def test_a_smartpos_claim_received_on_31_january_2027_is_due_on_2_march_2027() -
     assert (rule.response_period, rule.response_unit) == (30, PeriodUnit.CALENDAR_DAYS)
     assert rule.clock_starts == ClockStart.RECEIPT
     assert not rule.pauses_while_on_hold
-    assert rule.max_extension == 0
+    # The text is silent on extensions: the documented default, to be confirmed.
+    assert (rule.max_extension, rule.extension_unit) == (2, PeriodUnit.MONTHS)
+    assert rule.extension_to_be_confirmed
     assert rule.source == RuleSource.POLICY
     assert "30 календар кун" in rule.source_quote
     assert due.astimezone(TASHKENT).date() == date(2027, 3, 2)

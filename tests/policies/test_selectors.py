@@ -110,7 +110,8 @@ def test_organisation_pages_take_six_queries_whatever_their_size(
             version = PolicyVersionFactory.create(policy=policy)
             RequestTypeRuleFactory.create(version=version)
             RetentionExemptionFactory.create(rule=RetentionRuleFactory.create(version=version))
-            policy_version_publish(version=version, at=at)
+            # Each version has rules of its own: the previous one's are dropped on purpose.
+            policy_version_publish(version=version, at=at, reason="A test version.")
 
     with django_assert_num_queries(6):
         pages = selectors.organization_policy_pages(organization=organization, at=MAY)

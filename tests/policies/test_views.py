@@ -301,7 +301,9 @@ def test_the_organisation_page_runs_the_same_queries_however_much_it_shows(
     # later version.
     next_version = PolicyVersionFactory.create(policy=version.policy)
     RetentionExemptionFactory.create(rule=RetentionRuleFactory.create(version=next_version))
-    policy_version_publish(version=next_version, at=datetime(2025, 1, 1, tzinfo=UTC))
+    policy_version_publish(
+        version=next_version, at=datetime(2025, 1, 1, tzinfo=UTC), reason="A test version."
+    )
     large = OrganizationFactory.create()
     for slug in ("privacy", "cookies", "staff"):
         policy = PolicyFactory.create(organization=large, slug=slug, title=slug)
@@ -311,7 +313,10 @@ def test_the_organisation_page_runs_the_same_queries_however_much_it_shows(
             RequestTypeRuleFactory.create(version=version, request_type=RequestType.DELETION)
             rule = RetentionRuleFactory.create(version=version)
             RetentionExemptionFactory.create(rule=rule)
-            policy_version_publish(version=version, at=datetime(2025, month, 1, tzinfo=UTC))
+            # Each version has rules of its own: the previous one's are dropped on purpose.
+            policy_version_publish(
+                version=version, at=datetime(2025, month, 1, tzinfo=UTC), reason="A test version."
+            )
 
     # The organisation's default language (no cookie or browser language chose one), the
     # organisation, its policies, their history, the versions in force and three prefetches.

@@ -12,7 +12,8 @@ from config.celery import app as celery_app
 from requests_app.jobs import EMAIL_RETRY, LEGACY_NAMES, UnknownJob, job
 
 ROOT = Path(__file__).resolve().parents[2]
-QUEUED = re.compile(r"""\bjob\(\s*["']([\w.]+)["']\s*\)""")
+# Looked up by name (``job("x.y")``) or queued through the outbox (``enqueue("x.y", ...)``).
+QUEUED = re.compile(r"""\b(?:job\(\s*["']([\w.]+)["']\s*\)|enqueue\(\s*["']([\w.]+)["'])""")
 
 
 def _names_queued_in_code() -> set[str]:
@@ -20,7 +21,8 @@ def _names_queued_in_code() -> set[str]:
     for path in ROOT.glob("*/**/*.py"):
         if path.parts[len(ROOT.parts)] in {".venv", "tests", "var"}:
             continue
-        found.update(QUEUED.findall(path.read_text("utf-8")))
+        found.update(name for names in QUEUED.findall(path.read_text("utf-8")) for name in names)
+    found.discard("")
     return found
 
 

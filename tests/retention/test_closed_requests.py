@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from policies.models import Organization
 from requests_app.audit import Actor, chain_breaks
-from requests_app.models import RequestToken, SubjectRequest, TokenPurpose
+from requests_app.intake import SubjectDetails, request_submit
+from requests_app.models import Representation, RequestToken, SubjectRequest, TokenPurpose
+from requests_app.representation import OnBehalf
 from requests_app.verification import InvalidLink, status_request, token_issue
-from requests_app.workflow import request_complete, request_start
+from requests_app.workflow import (
+    request_complete,
+    request_mark_verified,
+    request_reject,
+    request_start,
+)
 from retention.closed_requests import closed_requests_anonymise
-from tests.factories import ConfirmedRequestFactory, StaffUserFactory
+from tests.factories import ConfirmedRequestFactory, StaffUserFactory, export_policy_version
 
 pytestmark = pytest.mark.django_db
 CLOSED = datetime(2027, 3, 1, 12, tzinfo=UTC)
@@ -80,3 +88,46 @@ def test_open_requests_are_never_anonymised(zpos: Organization, settings: Any) -
         assert closed_requests_anonymise() == 0
     open_request.refresh_from_db()
     assert "@example.com" in open_request.email
+
+
+def test_a_closed_request_for_someone_else_loses_whom_it_was_about_and_the_authorisation(
+    zpos: Organization, django_capture_on_commit_callbacks: Any
+) -> None:
+    version = export_policy_version(zpos)
+    officer: User = StaffUserFactory.create(is_superuser=True)
+    with time_machine.travel(CLOSED, tick=False):
+        request = request_submit(
+            organization=zpos,
+            version=version,
+            rule=version.request_type_rules.get(request_type="access"),
+            subject=SubjectDetails(
+                email="agent@law.example",
+                name="Agent",
+                on_behalf_relationship="agent",
+                on_behalf_subject_name="Aziz Karimov",
+                on_behalf=OnBehalf(
+                    subject_email="aziz@example.com",
+                    subject_date_of_birth=date(1990, 1, 1),
+                    authorisation=SimpleUploadedFile("poa.pdf", b"%PDF-1.4 signed"),
+                ),
+            ),
+            language="en",
+        ).request
+        request = request_mark_verified(request=request)
+        request_reject(
+            request=request, actor=Actor.staff(officer), reason_code="other", reason="No."
+        )
+    stored = Representation.objects.get(request=request).authorisation
+    storage, name = stored.storage, stored.name or ""
+    assert storage.exists(name)
+
+    with (
+        time_machine.travel(CLOSED + timedelta(days=3 * 365 + 2), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert closed_requests_anonymise() == 1
+
+    representation = Representation.objects.get(request=request)
+    assert (representation.subject_email, representation.subject_date_of_birth) == ("", None)
+    assert not representation.authorisation
+    assert not storage.exists(name)

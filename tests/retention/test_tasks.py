@@ -39,7 +39,7 @@ def test_the_beat_schedule_runs_the_erasure_and_retention_jobs() -> None:
     jobs = {
         "every-day-at-0300-apply-retention-rules": "retention.apply_retention_rules",
         "every-10-minutes-execute-due-erasures": "erasure.execute_due_erasures",
-        "every-10-minutes-resume-stalled-purges": "retention.resume_stalled_purges",
+        "every-minute-resume-stalled-purges": "retention.resume_stalled_purges",
         "every-day-at-0330-anonymise-closed-requests": "retention.anonymise_closed_requests",
     }
     for key, task in jobs.items():

@@ -143,6 +143,30 @@ def test_an_auditor_sees_failed_log_ins_but_cannot_unlock(alice: User, auditor: 
     assert _log_in("alice", PASSWORD).status_code == 429
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", '{"assignee": null}'),  # no boundary: unparsable
+        ("multipart/form-data; boundary=x", "--x\r\nbroken"),
+        ("application/x-www-form-urlencoded", "a=" + "b" * 3_000_000),  # over the limit
+    ],
+)
+def test_a_wrong_token_counts_whatever_body_it_comes_with(
+    officer: User, content_type: str, body: str
+) -> None:
+    api = APIClient(REMOTE_ADDR=HOME)
+    api.credentials(HTTP_AUTHORIZATION="Token dsr_guessed")
+    url = "/api/v1/staff/requests/DSR-2026-000123/assign/"
+
+    statuses = [
+        api.generic("POST", url, body, content_type=content_type).status_code for _ in range(5)
+    ]
+
+    assert statuses == [401, 401, 401, 401, 429]
+    kept = FailedLogin.objects.get(ip_address=HOME).post_data
+    assert not kept.replace("-", "").strip()  # axes' separators only: nothing of the body
+
+
 def test_wrong_api_tokens_lock_the_address_out_of_the_api(officer: User) -> None:
     _token, key = api_token_issue(user=officer, name="ticketing", days=30)
     api = APIClient(REMOTE_ADDR=HOME)

@@ -45,7 +45,7 @@ from subject_data.registry import SubjectIdentity, registry
 from systems import loading
 from systems.connections import connect
 from systems.datamap import DataMapError, parse
-from systems.models import System, SystemKind
+from systems.models import System, SystemKind, SystemTask
 from systems.services import map_add, map_check, preview
 from tests.factories import ConfirmedRequestFactory, StaffUserFactory
 from tests.pos_data import ZPOS_RULE, retention_version, rule_of
@@ -288,6 +288,8 @@ def venues(
     assert result.ok, result.problems
     loading.refresh(force=True)
     yield system
+    # A system named on tasks is never deleted in use (PROTECT); the test's own tasks go first.
+    SystemTask.objects.filter(system=system).delete()
     System.objects.filter(pk=system.pk).delete()
     loading.refresh(force=True)
 

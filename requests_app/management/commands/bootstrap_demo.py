@@ -26,6 +26,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         commands = get_commands()
+        username, password = self._demo_user(Path(settings.VAR_DIR) / "demo-login.txt")
         if "load_seeds" in commands:
             call_command("load_seeds", verbosity=0)
             external = self._external_pos() if "clopos_demo_db" in commands else []
@@ -33,8 +34,65 @@ class Command(BaseCommand):
                 # A small set of POS data to act on; organisations with accounts are skipped,
                 # and so is the one whose POS lives in a database of its own.
                 call_command("generate_demo_data", verbosity=0, exclude=external)
-        username, password = self._demo_user(Path(settings.VAR_DIR) / "demo-login.txt")
+            if "systems" in commands:
+                self._demo_systems(username, external=external)
+                self._demo_http_systems(username)
         self.stdout.write(f"Demo staff login: {username} / {password}")
+
+    def _demo_systems(self, username: str, *, external: list[str]) -> None:
+        """Give every seed organisation a task per system on each request: its POS (the
+        project's models, unless its POS has a database of its own) and a support mailbox that
+        only a person can search, owned by the demo officer (answered through the link the
+        demo mail shows)."""
+        from policies.models import Organization
+
+        for organization in Organization.objects.order_by("slug"):
+            if organization.slug not in external:
+                call_command(
+                    "systems",
+                    "add",
+                    f"{organization.slug[:30]}-pos",
+                    f"--organization={organization.slug}",
+                    "--name=POS",
+                    "--kind=django",
+                    f"--owner-user={username}",
+                    stdout=io.StringIO(),
+                )
+            call_command(
+                "systems",
+                "add",
+                f"{organization.slug[:30]}-support",
+                f"--organization={organization.slug}",
+                "--name=Support mailbox",
+                "--kind=manual",
+                f"--owner-user={username}",
+                stdout=io.StringIO(),
+            )
+
+    def _demo_http_systems(self, username: str) -> None:
+        """Give every seed organisation a newsletter tool reached over HTTP: the reference
+        receiver ``make run`` starts (``DEMO_RECEIVER_URL``, secret in ``DEMO_WEBHOOK_SECRET``),
+        which answers by signed callback (docs/webhooks.md). Without the variables, nothing."""
+        from policies.models import Organization
+
+        url, variable = os.environ.get("DEMO_RECEIVER_URL", ""), "DEMO_WEBHOOK_SECRET"
+        if not url or not os.environ.get(variable):
+            return
+        for organization in Organization.objects.order_by("slug"):
+            call_command(
+                "systems",
+                "add",
+                f"{organization.slug[:30]}-newsletter",
+                f"--organization={organization.slug}",
+                "--name=Newsletter (HTTP)",
+                "--kind=http",
+                f"--endpoint-url={url}",
+                f"--connection-env={variable}",
+                "--actions=export,erase,opt_out",
+                f"--owner-user={username}",
+                stdout=io.StringIO(),
+            )
+        self.stdout.write(f"Newsletter (HTTP): the reference receiver at {url}")
 
     def _external_pos(self) -> list[str]:
         """Put Clopos's POS in a database of its own (``CLOPOS_POS_DATABASE_URL``: a SQLite file

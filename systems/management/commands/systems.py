@@ -2,6 +2,7 @@
 
     manage.py systems list
     manage.py systems add SLUG --organization ORG --name NAME --connection-env VAR --owner-email E
+    manage.py systems add SLUG --organization ORG --name NAME --kind manual --owner-user USERNAME
     manage.py systems load NAME FILE      # store FILE as NAME's next map version, then check it
     manage.py systems check [NAME]        # check the latest map of NAME (or of every SQL system)
     manage.py systems preview NAME --email x@example.org
@@ -15,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -30,12 +32,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         sub.add_parser("list", help="the systems and their current map")
-        add = sub.add_parser("add", help="add an external database (no change if it exists)")
+        add = sub.add_parser("add", help="add a system (no change if it exists)")
         add.add_argument("slug")
         add.add_argument("--organization", required=True, help="the organisation's slug")
         add.add_argument("--name", required=True)
-        add.add_argument("--connection-env", required=True)
-        add.add_argument("--owner-email", required=True)
+        add.add_argument("--kind", choices=SystemKind.values, default=SystemKind.SQL)
+        add.add_argument("--connection-env", default="")
+        add.add_argument("--owner-email", default="")
+        add.add_argument("--owner-user", default="", help="a staff user's username")
+        add.add_argument("--endpoint-url", default="")
+        add.add_argument("--actions", default="", help="comma-separated, e.g. export,erase")
         add.add_argument("--read-only", action="store_true")
         load = sub.add_parser("load", help="store a data map file as a system's next version")
         load.add_argument("name")
@@ -67,13 +73,25 @@ class Command(BaseCommand):
         organization = Organization.objects.filter(slug=options["organization"]).first()
         if organization is None:
             raise CommandError(f"no organisation {options['organization']!r}")
+        owner_user = None
+        if options["owner_user"]:
+            owner_user = (
+                get_user_model()
+                .objects.filter(username=options["owner_user"], is_staff=True)
+                .first()
+            )
+            if owner_user is None:
+                raise CommandError(f"no staff user {options['owner_user']!r}")
         system = System(
             organization=organization,
             slug=options["slug"],
             name=options["name"],
-            kind=SystemKind.SQL,
+            kind=options["kind"],
             connection_env=options["connection_env"],
+            owner_user=owner_user,
             owner_email=options["owner_email"],
+            endpoint_url=options["endpoint_url"],
+            actions=[name.strip() for name in options["actions"].split(",") if name.strip()],
             read_only=options["read_only"],
         )
         try:
