@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
+from redis.exceptions import RedisError
 
+from config.celery import app as celery_app
 from exports.build import export_storage
 from exports.delivery import export_create
 from exports.models import ExportPackage, ExportStatus
@@ -55,6 +57,24 @@ def _tasks_run_in_process() -> None:
 @pytest.fixture(autouse=True)
 def _plain_http(settings: Any) -> None:
     settings.SECURE_SSL_REDIRECT = False
+
+
+def _worker_idle() -> bool:
+    inspect = celery_app.control.inspect(timeout=1)
+    try:
+        busy = [*(inspect.active() or {}).values(), *(inspect.reserved() or {}).values()]
+    except (OSError, RedisError):  # a busy worker or broker answers late: ask again
+        return False
+    return not any(busy)
+
+
+@pytest.fixture(autouse=True)
+def _worker_idle_at_the_end() -> Iterator[None]:
+    """The database is flushed after each test: not while the worker still writes to it."""
+    yield
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _worker_idle():
+        time.sleep(0.2)
 
 
 def wait_for(condition: Callable[[], Any], *, what: str, seconds: float = 60) -> Any:
